@@ -1,0 +1,1 @@
+"""rankdet's mmdet / mmdet3d modules; importing this registers them."""
