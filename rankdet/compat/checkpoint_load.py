@@ -6,7 +6,14 @@ the runner's ``message_hub`` stores ``HistoryBuffer`` objects whose logs are num
 torch then refuses the file ("Unsupported global: ... HistoryBuffer"). Rather than turn
 ``weights_only`` off, allow-list exactly the types such a checkpoint names, so loading
 stays safe for everything else.
+
+One name needs care: a pickled ``HistoryBuffer`` carries its statistics methods as
+``getattr(HistoryBuffer, 'mean')`` etc. Allow-listing the builtin ``getattr`` would let a
+crafted file walk from any allowed object to arbitrary code, so ``builtins.getattr`` is
+mapped to a stand-in that only returns HistoryBuffer's registered statistics methods.
 """
+import pickle
+
 import torch
 
 
@@ -28,11 +35,22 @@ def mmengine_checkpoint_globals():
     ]
 
 
+def _history_buffer_getattr(obj, name):
+    """``getattr`` restricted to ``HistoryBuffer``'s statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}); only '
+                       f'HistoryBuffer statistics methods are allowed')
+
+
 def allow_mmengine_checkpoints():
     """Add the types above to torch's safe globals; a no-op without mmengine."""
     try:
         safe = mmengine_checkpoint_globals()
     except ImportError:
         return False
-    torch.serialization.add_safe_globals(safe)
+    torch.serialization.add_safe_globals(
+        safe + [(_history_buffer_getattr, 'builtins.getattr')])
     return True
