@@ -1,0 +1,250 @@
+"""Box geometry, open3d offscreen renders, bird's-eye views and tools/vis3d.py."""
+import importlib.util
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rankdet.visualization.bev import render_bev
+from rankdet.visualization.box_geometry import (BOX_EDGES, HEADING_EDGES, bev_footprints,
+                                                box_corners, box_line_set, heading_segments)
+from rankdet.visualization.predictions import load_predictions
+from rankdet.visualization.scene_items import GT_COLOUR, PRED_COLOUR, BoxSet
+
+ROOT = Path(__file__).resolve().parents[1]
+FOV_DEG = 50.0  # render_image's vertical field of view
+
+
+def random_boxes(seed, n=6):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.uniform(-20, 20, (n, 3)), rng.uniform(0.5, 5, (n, 3)),
+                           rng.uniform(-np.pi, np.pi, (n, 1))], 1)
+
+
+def reference_corners(box):
+    """Corners written plainly: bottom-face centre, half sizes, then a yaw rotation."""
+    x, y, z, dx, dy, dz, yaw = box
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = []
+    # mmdet3d's order: back face (-dx/2) right-bottom, right-top, left-top, left-bottom,
+    # then the same on the front face (+dx/2); right is -y.
+    for lx in (-dx / 2, dx / 2):
+        for ly, lz in ((-dy / 2, 0), (-dy / 2, dz), (dy / 2, dz), (dy / 2, 0)):
+            out.append([x + c * lx - s * ly, y + s * lx + c * ly, z + lz])
+    return np.array(out)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_box_corners_match_plain_reference(seed):
+    boxes = random_boxes(seed)
+    expected = np.stack([reference_corners(b) for b in boxes])
+    np.testing.assert_allclose(box_corners(boxes), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_box_corners_match_mmdet3d(seed):
+    torch = pytest.importorskip('torch')
+    structures = pytest.importorskip('mmdet3d.structures')
+    boxes = random_boxes(seed)
+    theirs = structures.LiDARInstance3DBoxes(torch.tensor(boxes)).corners.numpy()
+    np.testing.assert_allclose(box_corners(boxes), theirs, atol=1e-6)
+
+
+def test_heading_marks_point_along_yaw():
+    boxes = random_boxes(3)
+    corners = box_corners(boxes)
+    for k, (x, y, z, dx, dy, dz, yaw) in enumerate(boxes):
+        front_centre = np.array([x + dx / 2 * np.cos(yaw), y + dx / 2 * np.sin(yaw),
+                                 z + dz / 2])
+        for a, b in HEADING_EDGES:  # the cross's diagonals meet at the front face centre
+            np.testing.assert_allclose((corners[k, a] + corners[k, b]) / 2, front_centre,
+                                       atol=1e-9)
+        np.testing.assert_allclose(heading_segments(boxes)[k, 1], front_centre[:2],
+                                   atol=1e-9)
+    vertices, lines = box_line_set(boxes)
+    assert lines.shape == (len(boxes) * (len(BOX_EDGES) + len(HEADING_EDGES)), 2)
+    np.testing.assert_allclose(vertices[lines[14:28]], corners[1][np.concatenate(
+        [BOX_EDGES, HEADING_EDGES])])
+    # the footprint is the bottom face: 4 corners at z, spanning dx by dy
+    footprint = bev_footprints(boxes)
+    np.testing.assert_allclose(np.linalg.norm(footprint[:, 1] - footprint[:, 0], axis=1),
+                               boxes[:, 4])
+    np.testing.assert_allclose(np.linalg.norm(footprint[:, 2] - footprint[:, 1], axis=1),
+                               boxes[:, 3])
+
+
+def test_bad_boxes_are_named():
+    with pytest.raises(ValueError, match=r"BoxSet 'gt' boxes must have shape \[N, 7\]"):
+        BoxSet(np.zeros((3, 5)), name='gt')
+    with pytest.raises(ValueError, match='2 boxes but 3 scores'):
+        BoxSet(np.zeros((2, 7)), scores=[0.1, 0.2, 0.3])
+
+
+def scene(seed=0):
+    """A ground plane of points and one car-sized box standing on it."""
+    rng = np.random.default_rng(seed)
+    ground = np.column_stack([rng.uniform(0, 40, 6000), rng.uniform(-15, 15, 6000),
+                              np.full(6000, -1.7), rng.uniform(0, 1, 6000)])
+    box = np.array([[15.0, 2.0, -1.7, 4.2, 1.8, 1.6, 0.4]])
+    return ground.astype(np.float32), box
+
+
+def project(points, look_at, eye, up, width, height):
+    """Pinhole projection of open3d's setup_camera(FOV_DEG, look_at, eye, up)."""
+    forward = (look_at - eye) / np.linalg.norm(look_at - eye)
+    right = np.cross(forward, up)
+    right /= np.linalg.norm(right)
+    cam_up = np.cross(right, forward)
+    rel = points - eye
+    depth = rel @ forward
+    tan = np.tan(np.radians(FOV_DEG) / 2)
+    u = (rel @ right / (depth * tan * width / height) + 1) / 2 * width
+    v = (1 - rel @ cam_up / (depth * tan)) / 2 * height
+    return np.stack([u, v], 1)
+
+
+def colour_mask(image, colour):
+    return np.abs(image.astype(float) - 255 * np.asarray(colour)).max(-1) < 60
+
+
+def test_offscreen_render_draws_the_box_where_it_projects():
+    pytest.importorskip('open3d')
+    from rankdet.visualization.open3d_scene import default_camera, render_image
+
+    points, box = scene()
+    width, height = 320, 240
+    camera = default_camera(points, 'chase')
+    plain = render_image(points, [], width=width, height=height, camera=camera)
+    boxed = render_image(points, [BoxSet(box, GT_COLOUR, 'gt')], width=width,
+                         height=height, camera=camera)
+    assert plain.shape == boxed.shape == (height, width, 3)
+    colours, counts = np.unique(plain.reshape(-1, 3), axis=0, return_counts=True)
+    assert len(colours) > 1 and counts.max() < 0.97 * width * height  # points drawn
+    changed = (plain != boxed).any(-1)
+    assert changed.sum() > 100
+    # what changed is the box's green (edges blend into the background), inside the
+    # box's projected outline
+    assert colour_mask(boxed, GT_COLOUR).sum() > 100
+    assert (boxed[changed].argmax(-1) == 1).mean() > 0.95
+    uv = project(box_corners(box)[0], *camera, width, height)
+    rows, cols = np.nonzero(changed)
+    assert cols.min() >= uv[:, 0].min() - 3 and cols.max() <= uv[:, 0].max() + 3
+    assert rows.min() >= uv[:, 1].min() - 3 and rows.max() <= uv[:, 1].max() + 3
+    # and it really spans the outline, not a corner of it
+    assert cols.max() - cols.min() > 0.8 * np.ptp(uv[:, 0])
+
+
+def test_render_png_writes_the_image(tmp_path):
+    pytest.importorskip('open3d')
+    from PIL import Image
+
+    from rankdet.visualization.open3d_scene import render_png
+
+    points, box = scene(1)
+    out = render_png(tmp_path / 'scene.png', points, [BoxSet(box, PRED_COLOUR, 'pred')],
+                     width=200, height=150, view='bev')
+    image = np.asarray(Image.open(out).convert('RGB'))
+    assert image.shape == (150, 200, 3)
+    assert colour_mask(image, PRED_COLOUR).sum() > 20
+    assert [p.name for p in tmp_path.iterdir()] == ['scene.png']  # no temporary left
+
+
+def test_bev_draws_boxes_in_their_colour_at_their_place(tmp_path):
+    from PIL import Image
+
+    points, box = scene(2)
+    x_range, y_range, size = (0.0, 40.0), (-20.0, 20.0), 400
+    plain = render_bev(tmp_path / 'plain.png', points, [], x_range, y_range, size)
+    pred = BoxSet(box, PRED_COLOUR, 'pred', scores=[0.87])
+    boxed = render_bev(tmp_path / 'boxed.png', points, [pred], x_range, y_range, size)
+    plain = np.asarray(Image.open(plain).convert('RGB'))
+    boxed = np.asarray(Image.open(boxed).convert('RGB'))
+    assert plain.shape == boxed.shape == (400, 400, 3)
+    colours, counts = np.unique(plain.reshape(-1, 3), axis=0, return_counts=True)
+    assert len(colours) > 1 and counts.max() < 0.99 * size * size  # points drawn
+    red = colour_mask(boxed, PRED_COLOUR) & (plain != boxed).any(-1)
+    # outline, heading, score text and legend are red; the outline sits where the box
+    # is: +x up, +y left, 10 px per metre
+    footprint = bev_footprints(box)[0]
+    cols = (y_range[1] - footprint[:, 1]) / (y_range[1] - y_range[0]) * size
+    rows = (x_range[1] - footprint[:, 0]) / (x_range[1] - x_range[0]) * size
+    window = red[int(rows.min()) - 2:int(rows.max()) + 3, int(cols.min()) - 2:int(cols.max()) + 3]
+    assert window.sum() > 40
+    assert red.sum() > window.sum()  # the score text and legend besides
+
+
+def test_load_predictions_reads_mmdet3d_pickle_and_json(tmp_path):
+    torch = pytest.importorskip('torch')
+    structures = pytest.importorskip('mmdet3d.structures')
+    boxes = random_boxes(4, 3)
+    frames = [dict(sample_idx=i, lidar_path=f'data/kitti/training/velodyne_reduced/'
+                   f'00000{n}.bin', pred_instances_3d=dict(
+                       bboxes_3d=structures.LiDARInstance3DBoxes(torch.tensor(boxes + i)),
+                       scores_3d=torch.tensor([0.9, 0.5, 0.1]),
+                       labels_3d=torch.tensor([2, 0, 1])))
+              for i, n in enumerate([1, 2, 4])]
+    with open(tmp_path / 'results.pkl', 'wb') as f:
+        pickle.dump(frames, f)
+    preds = load_predictions(tmp_path / 'results.pkl', lidar_name='000002.bin')
+    np.testing.assert_allclose(preds.boxes, boxes + 1, rtol=1e-6)
+    assert preds.labels.tolist() == [2, 0, 1]
+    assert preds.above(0.3).scores.tolist() == pytest.approx([0.9, 0.5])
+    with pytest.raises(ValueError, match=r"0 of its 3 frames match lidar_path '000003.bin'"):
+        load_predictions(tmp_path / 'results.pkl', lidar_name='000003.bin')
+
+    (tmp_path / 'one.json').write_text(json.dumps(dict(
+        bboxes_3d=boxes.tolist(), scores_3d=[0.3, 0.2, 0.1])))
+    preds = load_predictions(tmp_path / 'one.json')
+    assert preds.labels.tolist() == [-1, -1, -1]
+    (tmp_path / 'bad.json').write_text(json.dumps(dict(bboxes_3d=[[1, 2, 3]],
+                                                       scores_3d=[0.5])))
+    with pytest.raises(ValueError, match=r'bad.json: bboxes_3d must have shape \[N, 7\]'):
+        load_predictions(tmp_path / 'bad.json')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('vis3d_tool', ROOT / 'tools' / 'vis3d.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_vis3d_tool_draws_a_kitti_frame_with_predictions(kitti_sample_root, tmp_path,
+                                                         capsys):
+    pytest.importorskip('open3d')
+    from PIL import Image
+
+    from rankdet.kitti import camera_to_lidar_boxes, read_calib, read_label
+
+    labels = read_label(kitti_sample_root / 'training' / 'label_2' / '000002.txt')
+    labels = labels.select([n != 'DontCare' for n in labels.names])
+    calib = read_calib(kitti_sample_root / 'training' / 'calib' / '000002.txt')
+    gt = camera_to_lidar_boxes(labels.camera_boxes(), calib.lidar2cam)
+    predicted = gt + np.array([1.5, 1.0, 0, 0, 0, 0, 0.3])  # near, not on, the objects
+    (tmp_path / 'results.json').write_text(json.dumps([dict(
+        lidar_path='training/velodyne_reduced/000002.bin', bboxes_3d=predicted.tolist(),
+        scores_3d=[0.95, 0.05], labels_3d=[0, 0])]))
+    out, bev = tmp_path / 'frame.png', tmp_path / 'frame_bev.png'
+    load_tool().main(['--kitti-root', str(kitti_sample_root), '--split', 'training',
+                      '--index', '000002', '--fov-only', '--results',
+                      str(tmp_path / 'results.json'), '--score-thr', '0.3', '--out',
+                      str(out), '--bev-out', str(bev), '--width', '480', '--height', '270'])
+    assert f'{len(gt)} ground truth, 1 predictions' in capsys.readouterr().out
+    view = np.asarray(Image.open(out).convert('RGB'))
+    assert view.shape == (270, 480, 3)
+    for image in (view, np.asarray(Image.open(bev).convert('RGB'))):
+        assert colour_mask(image, GT_COLOUR).sum() > 20
+        assert colour_mask(image, PRED_COLOUR).sum() > 20
+
+
+def test_vis3d_tool_without_display_asks_for_out(kitti_sample_root, monkeypatch):
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    monkeypatch.setattr('sys.platform', 'linux')
+    with pytest.raises(SystemExit, match='no display for a window here; pass --out'):
+        load_tool().main(['--kitti-root', str(kitti_sample_root), '--index', '000002'])
+    with pytest.raises(SystemExit, match=r'vis3d.py: error: .*000009.bin'):
+        load_tool().main(['--kitti-root', str(kitti_sample_root), '--index', '000009',
+                          '--out', 'unused.png'])
