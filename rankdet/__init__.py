@@ -14,3 +14,4 @@ _apply_compat_fixes()
 
 if importlib.util.find_spec('mmdet') is not None:
     from . import models  # noqa: F401  registers heads and losses in mmdet's MODELS
+from . import evaluation  # noqa: F401  registers RankKittiMetric where mmdet3d is installed
