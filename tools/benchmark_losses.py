@@ -48,9 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rankdet.ranking import pairwise_rank_loss  # noqa: E402
 from rankdet.ranking.rank_functions import get_rank_function  # noqa: E402
-from rankdet.ranking.toy_problem import (ToyProblem, make_toy_problem,  # noqa: E402
-                                         make_toy_scorer, ranking_toy_loss, toy_ratios,
-                                         train_toy_scorer)
+from rankdet.demo.toy_comparison import compare_toy_losses  # noqa: E402
+from rankdet.ranking.toy_problem import make_toy_problem  # noqa: E402
 
 MB = 2 ** 20
 
@@ -271,25 +270,10 @@ def chunked_section(args) -> str:
     return title + table(['negatives', 'pairs', 'time (ms)', 'peak memory (MB)'], rows)
 
 
-def toy_section(args, FocalLoss) -> str:
+def toy_section(args) -> str:
     problem = make_toy_problem(seed=args.seed)
-    focal = FocalLoss(use_sigmoid=True, gamma=2.0, alpha=0.25)
-
-    def focal_toy_loss(logits, p: ToyProblem):
-        labels = p.labels
-        target = labels.masked_fill(labels < 0, p.num_classes)
-        num_pos = float(((labels >= 0) & (labels < p.num_classes)).sum())
-        return focal(logits, target, (labels >= 0).float(), avg_factor=max(num_pos, 1.0))
-
-    rows = [['untrained', *toy_ratios(make_toy_scorer(problem, args.seed), problem).values()]]
-    for name, loss_fn in [('focal loss', focal_toy_loss),
-                          ('ranking losses (group)', ranking_toy_loss),
-                          ('ranking losses (OHEM)',
-                           lambda logits, p: ranking_toy_loss(logits, p, mining='ohem'))]:
-        scorer = train_toy_scorer(make_toy_scorer(problem, args.seed), problem, loss_fn,
-                                  steps=args.toy_steps)
-        rows.append([name, *toy_ratios(scorer, problem).values()])
-    rows = [[row[0]] + [f'{v:.3f}' for v in row[1:]] for row in rows]
+    rows = [[name, *(f'{v:.3f}' for v in ratios.values())]
+            for name, ratios in compare_toy_losses(args.seed, args.toy_steps)]
     title = (f'### Reverse-pair ratios (Table 3) of a toy scorer (MLP, {len(problem.labels)} '
              f'anchors, {problem.num_classes} classes, {args.toy_steps} Adam steps; lower is '
              'better)\n\n')
@@ -336,7 +320,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                     lambda: brute_force_section(args),
                     lambda: growth_section(args, FocalLoss, RankingLoss),
                     lambda: chunked_section(args),
-                    lambda: toy_section(args, FocalLoss)]:
+                    lambda: toy_section(args)]:
         sections.append(section())
         print(sections[-1] + '\n', flush=True)
     if args.out is not None:
