@@ -6,6 +6,7 @@ import torch
 pytest.importorskip('mmdet', reason='RankingLoss registers in mmdet; install mmdet')
 
 from mmdet.registry import MODELS  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
 
 import rankdet.models.losses  # noqa: E402,F401  registers RankingLoss
 from rankdet.models.losses import RankingLoss  # noqa: E402
@@ -62,7 +63,9 @@ def assert_losses_close(got, want, inputs):
 @pytest.mark.parametrize('rank_fn', ['exp', 'logistic'])
 def test_module_matches_reference(mining, rank_fn):
     pred, target, ious, levels = batch()
-    loss = MODELS.build(dict(type='RankingLoss', mining=mining, rank_fn=rank_fn))
+    # an earlier test may leave mmdet3d as the default scope; configs name mmdet's scope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        loss = MODELS.build(dict(type='RankingLoss', mining=mining, rank_fn=rank_fn))
     got = loss(pred, target, ious=ious, levels=levels)
     assert_losses_close(got, reference(pred, target, ious, levels, mining, rank_fn),
                         (pred, ious))
