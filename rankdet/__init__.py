@@ -13,5 +13,5 @@ __version__ = '0.1.0'
 _apply_compat_fixes()
 
 if importlib.util.find_spec('mmdet') is not None:
-    from . import models  # noqa: F401  registers heads and losses in mmdet's MODELS
+    from . import datasets, models  # noqa: F401  registers in mmdet's DATASETS and MODELS
 from . import evaluation  # noqa: F401  registers RankKittiMetric where mmdet3d is installed

@@ -30,7 +30,7 @@ def parse_args(argv=None):
                         help='where the synthetic sets are written (coco/ and kitti/)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES))
-    parser.add_argument('--iters-2d', type=int, default=200,
+    parser.add_argument('--iters-2d', type=int, default=100,
                         help='training iterations of the 2D demo')
     parser.add_argument('--iters-3d', type=int, default=60,
                         help='training iterations of the 3D demo')

@@ -16,6 +16,11 @@ import pickle
 
 import torch
 
+# HistoryBuffer.__init__ registers these in HistoryBuffer._statistics_methods, so in a
+# process that has created no HistoryBuffer yet (tools/test.py loading a checkpoint) the
+# registry is empty: accept them by name, and custom ones once registered.
+BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
 
 def mmengine_checkpoint_globals():
     """The non-tensor types found in mmengine 0.10.7 checkpoints (training state)."""
@@ -39,10 +44,11 @@ def _history_buffer_getattr(obj, name):
     """``getattr`` restricted to ``HistoryBuffer``'s statistics methods."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    if obj is HistoryBuffer and (name in BUILTIN_STATISTICS
+                                 or name in HistoryBuffer._statistics_methods):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}); only '
-                       f'HistoryBuffer statistics methods are allowed')
+                                 f'HistoryBuffer statistics methods are allowed')
 
 
 def allow_mmengine_checkpoints():

@@ -1,1 +1,2 @@
 """rankdet's mmdet / mmdet3d modules; importing this registers them."""
+from . import dense_heads, losses  # noqa: F401

@@ -1,0 +1,5 @@
+# Table 4 Exp. (6): all three losses, separate levels, no IoU-BP rule (gradient through
+# both IoUs of a pair), OHEM. Paper: 37.0 AP.
+_base_ = '../retinanet/rank-retinanet_r50_fpn_1x_coco.py'
+
+model = dict(bbox_head=dict(loss_cls=dict(iou_bp='both', mining='ohem')))

@@ -1,0 +1,9 @@
+# RankDetNet ATSS R50-DCN (c3-c5), from the focal baseline. Paper (Table 1, val): 45.2 AP.
+_base_ = './atss_r50-dconv-c3-c5_fpn_1x_coco.py'
+
+model = dict(
+    bbox_head=dict(
+        type='RankATSSHead',
+        loss_cls=dict(_delete_=True, type='RankingLoss')))
+
+load_from = 'work_dirs/atss_r50-dconv-c3-c5_fpn_1x_coco/epoch_12.pth'

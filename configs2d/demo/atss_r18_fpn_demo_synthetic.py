@@ -1,0 +1,8 @@
+# CPU demo: focal-loss ATSS R18-FPN on rankdet's synthetic shapes (5 classes) at short
+# side 320, random weights.
+_base_ = [
+    '../_base_/models/atss_r18_fpn_demo.py', '../_base_/datasets/synthetic_demo.py',
+    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime_demo.py'
+]
+
+model = dict(bbox_head=dict(num_classes=5))
