@@ -20,6 +20,6 @@ PYTHONPATH="$ROOT":$PYTHONPATH \
     --nproc_per_node=$GPUS \
     --master_port=$PORT \
     "$ROOT/tools/test.py" \
-    $CONFIG \
-    $CHECKPOINT \
-    --launcher pytorch ${@:4}
+    "$CONFIG" \
+    "$CHECKPOINT" \
+    --launcher pytorch "${@:4}"

@@ -19,5 +19,5 @@ PYTHONPATH="$ROOT":$PYTHONPATH \
     --nproc_per_node=$GPUS \
     --master_port=$PORT \
     "$ROOT/tools/train.py" \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
