@@ -48,3 +48,28 @@ def test_spconv_patch_is_applied_on_import():
 
     import rankdet  # noqa: F401
     assert ops.get_current_stream() == 0  # CPU-only torch: the default stream
+
+
+def test_spconv_cpu_convolutions_match_one_thread():
+    """With two threads spconv's own CPU scatter-add races; rankdet's gives exact sums."""
+    spconv = pytest.importorskip('spconv.pytorch')
+    import rankdet  # noqa: F401  applies the patch
+    torch.manual_seed(0)
+    coords = torch.unique(torch.randint(0, 40, (3000, 3)), dim=0)
+    indices = torch.cat([torch.zeros(len(coords), 1, dtype=torch.int32), coords.int()], 1)
+    feats = torch.randn(len(indices), 16, requires_grad=True)
+    threads = torch.get_num_threads()
+    try:
+        for conv in (spconv.SparseConv3d(16, 32, 3, 2, padding=1, bias=False),
+                     spconv.SubMConv3d(16, 32, 3, padding=1, bias=False)):
+            results = []
+            for n in [1] + [2] * 8:
+                torch.set_num_threads(n)
+                out = conv(spconv.SparseConvTensor(feats, indices, [40, 40, 40], 1)).features
+                grad, = torch.autograd.grad((out ** 2).sum(), feats)
+                results.append((out.detach(), grad))
+            for out, grad in results[1:]:
+                torch.testing.assert_close(out, results[0][0])
+                torch.testing.assert_close(grad, results[0][1])
+    finally:
+        torch.set_num_threads(threads)

@@ -1,4 +1,16 @@
-"""Make spconv 2.3.8's backward pass work with a CPU-only torch.
+"""Make spconv 2.3.8's sparse convolutions right on a CPU-only torch.
+
+Two fixes, both applied by ``import rankdet``:
+
+1. The CUDA stream (below).
+2. The CPU scatter-add races: every sparse convolution runs gather -> mm ->
+   ``SpconvOps.scatter_add_cpu`` per kernel offset, and with ``torch.get_num_threads() > 1``
+   that scatter intermittently puts sums on the wrong sites (a strided SparseConv3d off by
+   up to 0.5 on features of size 1 in about half of the calls, backward likewise).
+   Routing only the scatter through ``Tensor.index_add_`` makes every call match the
+   one-thread result exactly.
+
+The stream:
 
 spconv's sparse-convolution ops ask for the current CUDA stream
 (``spconv.pytorch.cppcore.get_current_stream`` -> ``torch.cuda.current_stream()``) even when
@@ -38,4 +50,38 @@ def patch_spconv_cpu_stream():
         # ops.py imported the function by name, so its module global is what its
         # forward and backward passes call.
         spconv_ops.get_current_stream = _cpu_safe_stream(current)
+    return True
+
+
+_SCATTER_PATCHED_ATTR = '_rankdet_scatter_add_patch'
+
+
+def _torch_scatter_add_cpu(out_tv, buffer_tv, indices_tv):
+    """``out[indices[j]] += buffer[j]`` for ``j < len(indices)``, with torch (in place)."""
+    out = torch.from_numpy(out_tv.numpy_view())
+    indices = torch.from_numpy(indices_tv.numpy_view()).long()
+    buffer = torch.from_numpy(buffer_tv.numpy_view())[:indices.shape[0]]
+    out.index_add_(0, indices, buffer)
+
+
+def patch_spconv_cpu_scatter_add():
+    """Route spconv's CPU scatter-add through torch; a no-op without spconv.
+
+    Returns:
+        bool: True if spconv is installed and patched (now or before).
+    """
+    try:
+        import spconv.pytorch.ops as spconv_ops
+    except ImportError:
+        return False
+    ops_cls = spconv_ops.SpconvOps
+    if getattr(ops_cls, _SCATTER_PATCHED_ATTR, False):
+        return True
+
+    class SpconvOpsCpuSafe(ops_cls):  # ops.py calls SpconvOps.<name> through its global
+        pass
+
+    SpconvOpsCpuSafe.scatter_add_cpu = staticmethod(_torch_scatter_add_cpu)
+    setattr(SpconvOpsCpuSafe, _SCATTER_PATCHED_ATTR, True)
+    spconv_ops.SpconvOps = SpconvOpsCpuSafe
     return True
