@@ -69,6 +69,12 @@ def render_bev(path, points, box_sets=(), x_range=KITTI_X_RANGE, y_range=KITTI_Y
         colour = box_set.colour
         for k, (outline, heading) in enumerate(zip(bev_footprints(box_set.boxes),
                                                    heading_segments(box_set.boxes))):
+            # a box off the view (an untrained model predicts some kilometres away) is
+            # not drawn: its score text there makes freetype's rasteriser overflow
+            if not (np.isfinite(outline).all() and outline[:, 0].max() >= x0
+                    and outline[:, 0].min() <= x1 and outline[:, 1].max() >= y0
+                    and outline[:, 1].min() <= y1):
+                continue
             ax.add_patch(Polygon(outline[:, ::-1], closed=True, fill=False,
                                  edgecolor=colour, linewidth=1.2))
             ax.plot(heading[:, 1], heading[:, 0], color=colour, linewidth=1.2)
