@@ -176,7 +176,7 @@ def test_bev_draws_boxes_in_their_colour_at_their_place(tmp_path):
 
 
 def test_bev_skips_boxes_off_the_view(tmp_path):
-    """An untrained model predicts boxes kilometres away: drawn as nothing, no crash."""
+    """An untrained model predicts boxes kilometres away or long: not drawn, no crash."""
     from PIL import Image
 
     points, box = scene(2)
@@ -184,8 +184,10 @@ def test_bev_skips_boxes_off_the_view(tmp_path):
     far = box.copy()
     far[:, :2] = [1e9, -5e8]  # matplotlib alone fails on text this far off
     inside = BoxSet(box, PRED_COLOUR, 'pred', scores=[0.87])
-    both = BoxSet(np.concatenate([box, far, np.full_like(box, np.nan)]), PRED_COLOUR,
-                  'pred', scores=[0.87, 0.9, 0.5])
+    huge = box.copy()
+    huge[:, 3:6] = 1e20  # centred in the view, kilometres long
+    both = BoxSet(np.concatenate([box, far, huge, np.full_like(box, np.nan)]),
+                  PRED_COLOUR, 'pred', scores=[0.87, 0.9, 0.8, 0.5])
     one = render_bev(tmp_path / 'one.png', points, [inside], x_range, y_range, size)
     two = render_bev(tmp_path / 'two.png', points, [both], x_range, y_range, size)
     np.testing.assert_array_equal(np.asarray(Image.open(one)), np.asarray(Image.open(two)))

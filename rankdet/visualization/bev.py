@@ -65,15 +65,19 @@ def render_bev(path, points, box_sets=(), x_range=KITTI_X_RANGE, y_range=KITTI_Y
                linewidths=0, rasterized=True)
     ax.plot([0], [0], marker='^', color='white', markersize=8)  # the sensor
 
+    margin = max(x1 - x0, y1 - y0)
     for box_set in box_sets:
         colour = box_set.colour
         for k, (outline, heading) in enumerate(zip(bev_footprints(box_set.boxes),
                                                    heading_segments(box_set.boxes))):
-            # a box off the view (an untrained model predicts some kilometres away) is
-            # not drawn: its score text there makes freetype's rasteriser overflow
-            if not (np.isfinite(outline).all() and outline[:, 0].max() >= x0
-                    and outline[:, 0].min() <= x1 and outline[:, 1].max() >= y0
-                    and outline[:, 1].min() <= y1):
+            # only boxes within about one view of the picture are drawn: an untrained
+            # model predicts boxes kilometres away or kilometres long, and matplotlib's
+            # transforms and text rasteriser fail on such coordinates
+            if not (np.isfinite(outline).all()
+                    and (outline[:, 0] >= x0 - margin).all()
+                    and (outline[:, 0] <= x1 + margin).all()
+                    and (outline[:, 1] >= y0 - margin).all()
+                    and (outline[:, 1] <= y1 + margin).all()):
                 continue
             ax.add_patch(Polygon(outline[:, ::-1], closed=True, fill=False,
                                  edgecolor=colour, linewidth=1.2))
