@@ -332,7 +332,7 @@ def main(argv=None):
     text = table(train, head, memory, infer, args, batch_voxels)
     print(text)
     if args.out:
-        from rankdet.kitti.atomic_write import atomic_write_text
+        from rankdet.atomic_write import atomic_write_text
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, text)

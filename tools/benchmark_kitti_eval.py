@@ -195,7 +195,7 @@ def main():
     text = '\n'.join(lines)
     print(text)
     if args.out is not None:
-        from rankdet.kitti.atomic_write import atomic_write_text
+        from rankdet.atomic_write import atomic_write_text
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, text)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_write import atomic_write_text
+from ..atomic_write import atomic_write_text
 
 # key -> shape of the numbers in the file
 CALIB_KEYS = {'P0': (3, 4), 'P1': (3, 4), 'P2': (3, 4), 'P3': (3, 4), 'R0_rect': (3, 3),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_write import atomic_write_text
+from ..atomic_write import atomic_write_text
 
 FIELDS = ('type', 'truncated', 'occluded', 'alpha', 'x1', 'y1', 'x2', 'y2', 'h', 'w', 'l',
           'x', 'y', 'z', 'rotation_y', 'score')

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_write import atomic_write_bytes
+from ..atomic_write import atomic_write_bytes
 
 _DTYPE = np.dtype('<f4')
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rankdet.kitti.atomic_write import atomic_write_bytes
+from rankdet.atomic_write import atomic_write_bytes
 
 from .box_geometry import bev_footprints, heading_segments
 from .scene_items import height_colours

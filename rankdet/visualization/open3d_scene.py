@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rankdet.kitti.atomic_write import atomic_write_bytes
+from rankdet.atomic_write import atomic_write_bytes
 
 from .box_geometry import box_line_set
 from .scene_items import BoxSet, height_colours
