@@ -1,7 +1,8 @@
-# rankdet: the README's two commands, `make demo` and `make test`, set up first.
+# rankdet: the README's commands (`make demo`, `make test`, `make evidence`,
+# `make ablation`), each after the set-up.
 PYTHON := .venv/bin/python
 
-.PHONY: setup test demo
+.PHONY: setup test demo evidence ablation
 
 setup:
 	@bash tools/setup_env.sh
@@ -11,3 +12,9 @@ test: setup
 
 demo: setup
 	$(PYTHON) tools/demo.py
+
+evidence: setup
+	$(PYTHON) tools/compare.py evidence
+
+ablation: setup
+	$(PYTHON) tools/compare.py ablation

@@ -102,10 +102,12 @@ def test_name_matches_settings(name):
         assert head.loss_cls.type == 'FocalLoss'
     assert head.type == expected_head
 
-    match = re.fullmatch(r'(r|x)(\d+)(?:-(\d+)x(\d+)d)?(-dconv-c3-c5)?', backbone)
+    match = re.fullmatch(r'(r|x)(\d+)(?:-(\d+)x(\d+)d)?(-dconv-c3-c5)?(?:-w(\d+))?',
+                         backbone)
     assert match, backbone
-    kind, depth, groups, width, dconv = match.groups()
+    kind, depth, groups, width, dconv, channels = match.groups()
     assert cfg.model.backbone.depth == int(depth)
+    assert cfg.model.backbone.get('base_channels', 64) == int(channels or 64)
     assert cfg.model.backbone.type == ('ResNeXt' if kind == 'x' else 'ResNet')
     if kind == 'x':
         assert (cfg.model.backbone.groups, cfg.model.backbone.base_width) == \
@@ -118,7 +120,8 @@ def test_name_matches_settings(name):
 
     nms = cfg.model.test_cfg.nms
     assert (nms.type, nms.iou_threshold) == ('soft_nms', 0.6)
-    assert cfg.model.test_cfg.score_thr == 0.05
+    evidence = name.startswith('evidence/')  # tools/compare.py scores every box
+    assert cfg.model.test_cfg.score_thr == (0.0 if evidence else 0.05)
 
     if stem.endswith('_fpn_1x_coco'):  # the paper's schedule, COCO 2017, ImageNet weights
         assert cfg.train_cfg.max_epochs == 12
@@ -135,6 +138,16 @@ def test_name_matches_settings(name):
             assert (CONFIG_DIR / detector / f'{baseline}.py').is_file()
         else:
             assert cfg.load_from is None
+    elif evidence:
+        match = re.fullmatch(r'(rank-)?retinanet_r18-w32_fpn_(coco128|synthetic)-(\d+)', stem)
+        assert match, stem
+        _, dataset, short_side = match.groups()
+        assert cfg.model.backbone.init_cfg is None
+        assert cfg.load_from is None  # tools/compare.py sets the warm start
+        for loader in ('train_dataloader', 'test_dataloader'):
+            resize = [t for t in cfg[loader].dataset.pipeline if t.type == 'Resize']
+            assert [min(t.scale) for t in resize] == [int(short_side)]
+        assert head.num_classes == (80 if dataset == 'coco128' else 5)
     else:
         assert re.fullmatch(r'(rank-)?(retinanet|atss)_r18_fpn_demo_(coco128|synthetic)',
                             stem)

@@ -42,7 +42,8 @@ def one_thread():
 
 
 def demo_config(data_root, work_dir, max_iters):
-    from rankdet.demo.demo3d import fit_schedule, with_data_root
+    from rankdet.demo.demo3d import with_data_root
+    from rankdet.fit_schedule import fit_schedule
     from rankdet.runner_config import load_config
 
     cfg = load_config(str(CONFIG), work_dir=str(work_dir))
@@ -154,7 +155,7 @@ def test_with_data_root_moves_every_data_path():
 
 @pytest.mark.parametrize('iters, warmup', [(4, 0), (12, 2), (100, 10), (500, 10)])
 def test_fit_schedule_stretches_warmup_and_decay(iters, warmup):
-    from rankdet.demo.demo3d import fit_schedule
+    from rankdet.fit_schedule import fit_schedule
     from rankdet.runner_config import load_config
 
     cfg = load_config(str(CONFIG))
