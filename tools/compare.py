@@ -34,9 +34,10 @@ def parse_args(argv=None):
     parser.add_argument('profile', choices=PROFILES,
                         help='evidence: all pairs, 3 seeds; ablation: loss variants on '
                              'synthetic 2D; tiny/tiny-ablation: the same in a minute')
-    parser.add_argument('--work-dir', default=None,
-                        help='default work_dirs/evidence (work_dirs/ablation for the '
-                             'ablation profiles)')
+    parser.add_argument('--work-dir', default=str(REPO / 'work_dirs' / 'evidence'),
+                        help='default work_dirs/evidence; the ablation shares it, so that '
+                             'it reuses the evidence runs it needs (warm start, focal, '
+                             'ranking of seed 0)')
     parser.add_argument('--data-dir', default=str(REPO / 'data' / 'evidence'),
                         help='where the synthetic sets are written once (default '
                              'data/evidence)')
@@ -55,11 +56,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from rankdet.evidence.comparison import run_comparison
 
-    work_dir = args.work_dir or str(
-        REPO / 'work_dirs' / ('ablation' if 'ablation' in args.profile else 'evidence'))
     command = 'python tools/compare.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    report = run_comparison(args.profile, work_dir, args.data_dir, args.coco128_root,
+    report = run_comparison(args.profile, args.work_dir, args.data_dir, args.coco128_root,
                             workers=args.workers, only=args.only,
                             progress=not args.no_progress, command=command)
     print(Path(report['markdown']).read_text())

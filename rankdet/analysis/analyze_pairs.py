@@ -6,9 +6,8 @@ training), scored by the trained classification branch, and each positive gets t
 of its decoded box with its ground truth. Works for the focal baselines and the ranking
 heads alike, so the two can be compared as in the paper.
 """
-import json
+import math
 import os
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -16,6 +15,7 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from .pair_statistics import PairStatistics
+from .ratios_file import write_ratios_file
 from .score_figures import draw_figure3
 
 IMAGE_LOADERS = ('LoadImageFromFile', 'mmdet.LoadImageFromFile')
@@ -52,8 +52,11 @@ def analyze_pairs(cfg: Config, checkpoint: str, out_dir, class_name: Optional[st
         progress (bool): show a progress bar.
 
     Returns:
-        dict: ``ratios`` ({'F-B', 'P-N', 'P-P'}), ``num_images``, ``class_name``,
-        ``figures`` (name -> PNG path) and ``ratios_file``.
+        dict: ``ratios`` ({'F-B', 'P-N', 'P-P'}; NaN for a type without pairs),
+        ``spearman`` (confidence vs IoU of all positives, NaN with fewer than two),
+        ``num_positives``, ``num_images``, ``class_name``, ``checkpoint``, ``figures``
+        (name -> PNG path) and ``ratios_file`` (``pair_ratios.json``: the same numbers,
+        NaN written as null).
     """
     from mmdet.models.utils import unpack_gt_instances
     from mmdet.registry import MODELS
@@ -99,15 +102,17 @@ def analyze_pairs(cfg: Config, checkpoint: str, out_dir, class_name: Optional[st
             samples = ranking_samples(head, outs[0], outs[1], targets)
             stats.update(samples.logits, samples.labels_with_ignored(), samples.ious)
 
-    out_dir = Path(out_dir)
+    return pair_report(stats, class_name, checkpoint, out_dir)
+
+
+def pair_report(stats: PairStatistics, class_name: str, checkpoint, out_dir) -> dict:
+    """Figure 3's PNGs and ``pair_ratios.json`` of a finished analysis, and its result
+    (the keys of :func:`analyze_pairs`)."""
     figures = draw_figure3(stats, class_name, out_dir)
-    result = dict(ratios=stats.ratios(), num_images=stats.num_images,
+    result = dict(ratios=stats.ratios(), spearman=stats.spearman(),
+                  num_positives=stats.num_positives, num_images=stats.num_images,
                   class_name=class_name, checkpoint=str(checkpoint))
-    ratios_file = out_dir / 'pair_ratios.json'
-    tmp = ratios_file.with_name(f'.{ratios_file.name}.tmp')
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, ratios_file)
-    return dict(result, figures=figures, ratios_file=ratios_file)
+    return dict(result, figures=figures, ratios_file=write_ratios_file(result, out_dir))
 
 
 PAPER_TABLE3 = {  # RankDetNet Table 3, RetinaNet R50 on COCO
@@ -117,9 +122,11 @@ PAPER_TABLE3 = {  # RankDetNet Table 3, RetinaNet R50 on COCO
 
 
 def format_ratios(ratios: dict) -> str:
-    """Table 3 as text, this model beside the paper's RetinaNet R50 figures."""
+    """Table 3 as text, this model beside the paper's RetinaNet R50 figures; a type
+    without pairs (NaN, or None as read back from ``pair_ratios.json``) shows ``nan``."""
     rows = {'this model': ratios, **PAPER_TABLE3}
     lines = [f"{'reverse-pair ratios (lower is better)':<38}{'F-B':>8}{'P-N':>8}{'P-P':>8}"]
     for name, row in rows.items():
-        lines.append(f'  {name:<36}' + ''.join(f'{row[k]:8.3f}' for k in ('F-B', 'P-N', 'P-P')))
+        values = [math.nan if row[k] is None else row[k] for k in ('F-B', 'P-N', 'P-P')]
+        lines.append(f'  {name:<36}' + ''.join(f'{value:8.3f}' for value in values))
     return '\n'.join(lines)

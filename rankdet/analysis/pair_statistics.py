@@ -7,8 +7,8 @@ Samples are a dense head's anchors with the labels of its own assigner (see
 :func:`rankdet.ranking.reverse_pair_counts` and are summed, so the ratios pool the pairs
 of all images as Table 3 does; P-P pools pyramid levels (Table 3 does not separate
 them). Distributions are kept as fixed-bin histograms, so memory does not grow with
-the data set; only the (IoU, confidence) points of the chosen class's positives are
-kept, for the scatter plot.
+the data set; only the (IoU, confidence) points of the positives are kept (tens per
+image), for the Spearman correlation and the scatter plot.
 """
 from typing import Dict, List
 
@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rankdet.ranking import REVERSE_PAIR_TYPES, reverse_pair_counts
+from .rank_correlation import spearman_correlation
 
 HISTOGRAMS = ('foreground', 'background', 'positive', 'negative')
 
@@ -39,8 +40,10 @@ class PairStatistics:
         self.pairs = {name: 0.0 for name in REVERSE_PAIR_TYPES}
         self.histograms = {name: torch.zeros(bins, dtype=torch.float64)
                            for name in HISTOGRAMS}
-        self.class_ious: List[Tensor] = []
-        self.class_scores: List[Tensor] = []
+        # every positive (all classes): its class, confidence for it, IoU with its box
+        self._positive_labels: List[Tensor] = []
+        self._positive_scores: List[Tensor] = []
+        self._positive_ious: List[Tensor] = []
         self.num_images = 0
 
     def update(self, logits: Tensor, labels: Tensor, ious: Tensor) -> None:
@@ -61,12 +64,15 @@ class PairStatistics:
         c = self.class_index
         class_positive = labels == c
         class_negative = (labels >= 0) & (labels != c)
-        self._add('foreground', scores[positive].gather(1, labels[positive][:, None])[:, 0])
+        positive_labels = labels[positive]
+        foreground = scores[positive].gather(1, positive_labels[:, None])[:, 0]
+        self._add('foreground', foreground)
         self._add('background', scores[labels == self.num_classes].max(dim=1).values)
         self._add('positive', scores[..., c][class_positive])
         self._add('negative', scores[..., c][class_negative])
-        self.class_ious.append(ious[class_positive].cpu())
-        self.class_scores.append(scores[..., c][class_positive].cpu())
+        self._positive_labels.append(positive_labels.cpu())
+        self._positive_scores.append(foreground.cpu())
+        self._positive_ious.append(ious[positive].cpu())
         self.num_images += logits.size(0)
 
     def _add(self, name: str, values: Tensor) -> None:
@@ -77,8 +83,30 @@ class PairStatistics:
         return {name: self.reverse[name] / self.pairs[name] if self.pairs[name] > 0
                 else float('nan') for name in REVERSE_PAIR_TYPES}
 
+    @property
+    def num_positives(self) -> int:
+        """Positives seen so far, all classes."""
+        return sum(len(labels) for labels in self._positive_labels)
+
+    def positive_points(self) -> Dict[str, Tensor]:
+        """Every positive so far, all classes, in the order seen: ``label``
+        (LongTensor[P]), ``score`` (confidence of its class, Tensor[P]) and ``iou``
+        (with its ground truth, Tensor[P])."""
+        def cat(parts, dtype):
+            return torch.cat(parts) if parts else torch.zeros(0, dtype=dtype)
+
+        return {'label': cat(self._positive_labels, torch.long),
+                'score': cat(self._positive_scores, torch.float32),
+                'iou': cat(self._positive_ious, torch.float32)}
+
     def class_points(self) -> Dict[str, Tensor]:
         """IoU and confidence of every positive of the chosen class: Tensor[P] each."""
-        return {'iou': torch.cat(self.class_ious) if self.class_ious else torch.zeros(0),
-                'score': torch.cat(self.class_scores) if self.class_scores
-                else torch.zeros(0)}
+        points = self.positive_points()
+        of_class = points['label'] == self.class_index
+        return {'iou': points['iou'][of_class], 'score': points['score'][of_class]}
+
+    def spearman(self) -> float:
+        """Spearman correlation between confidence and IoU over all positives, pooled
+        over classes and images; NaN with fewer than two positives or a constant one."""
+        points = self.positive_points()
+        return spearman_correlation(points['iou'], points['score'])

@@ -1,9 +1,11 @@
 """Figure 3 of RankDetNet as PNG files: foreground vs background confidence, positive vs
-negative confidence of one class, and IoU vs confidence of that class's positives.
+negative confidence of one class, and IoU vs confidence of that class's positives (with
+their Spearman correlation).
 
 Drawn with matplotlib's Agg canvas (no display, no global backend switch), written to a
 temporary file and renamed into place.
 """
+import math
 import os
 from pathlib import Path
 from typing import Dict, List
@@ -11,6 +13,7 @@ from typing import Dict, List
 import numpy as np
 
 from .pair_statistics import PairStatistics
+from .rank_correlation import spearman_correlation
 
 
 def _save(figure, path: Path) -> Path:
@@ -76,9 +79,9 @@ def draw_figure3(stats: PairStatistics, class_name: str, out_dir,
     axes = figure.add_subplot()
     axes.scatter(points['iou'].numpy(), points['score'].numpy(), s=4, alpha=0.5)
     title = f"'{class_name}' positives ({points['iou'].numel()})"
-    if points['iou'].numel() > 1:
-        corr = np.corrcoef(points['iou'].numpy(), points['score'].numpy())[0, 1]
-        title += f', Pearson r = {corr:.2f}'
+    rho = spearman_correlation(points['iou'], points['score'])
+    if not math.isnan(rho):  # NaN: fewer than two points, or all of one score or IoU
+        title += f', Spearman ρ = {rho:.2f}'
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
     axes.set_xlabel('IoU with ground truth')

@@ -1,16 +1,19 @@
 """SA-SSD's anchor head: mmdet3d's ``Anchor3DHead`` with a PSWarp confidence map."""
-from typing import Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmdet3d.models.dense_heads import Anchor3DHead
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import limit_period
+from mmdet3d.utils.typing_utils import InstanceList, OptInstanceList
 from torch import Tensor, nn
 
+from rankdet.models.dense_heads.ranking_targets import flatten_levels, level_index
+from rankdet.ops import iou3d
 from .pswarp import part_sensitive_warp
 
-__all__ = ['PSWarpHead', 'clamp_size_deltas']
+__all__ = ['AnchorSamples', 'PSWarpHead', 'clamp_size_deltas']
 
 # decoded sizes are exp(delta) * anchor size: at most e^4 = 55 times the anchor's
 MAX_LOG_SIZE_RATIO = 4.0
@@ -21,6 +24,34 @@ def clamp_size_deltas(deltas: Tensor) -> Tensor:
     so that decoding never gives an infinite box (the gradient stops past the cap)."""
     return torch.cat([deltas[..., :3], deltas[..., 3:6].clamp(max=MAX_LOG_SIZE_RATIO),
                       deltas[..., 6:]], dim=-1)
+
+
+class AnchorSamples(NamedTuple):
+    """A batch's anchors with their targets, all anchors of a frame together.
+
+    ``A`` counts the anchors of every level of a frame, in the order of the anchor
+    generator's grids that ``anchor_target_3d`` labels (level, row, column, then the
+    anchors of a location, as the head's maps are flattened).
+    """
+
+    scores: Tensor  # [B, A, C] confidence logits, read from the PSWarp-warped map
+    deltas: Tensor  # [B, A, code] predicted box deltas
+    labels: Tensor  # [B, A] 0..C-1 positive, C background (and ignored)
+    label_weights: Tensor  # [B, A] 0 marks an ignored anchor
+    bbox_targets: Tensor  # [B, A, code] encoded ground truth, meaningful at positives
+    bbox_weights: Tensor  # [B, A, code]
+    dir_targets: Tensor  # [B, A] direction bin of the ground truth
+    dir_weights: Tensor  # [B, A]
+    num_total_pos: int  # the box and direction losses' normaliser
+    anchors: Tensor  # [A, code]
+    levels: Tensor  # [A] feature level of each anchor
+    positive: Tensor  # [B, A] bool
+    pos_image: Tensor  # [P] frame of each positive
+    pos_anchor: Tensor  # [P] anchor of each positive
+
+    def labels_with_ignored(self) -> Tensor:
+        """Tensor[B, A]: ``labels`` with ignored anchors set to -1."""
+        return self.labels.masked_fill(self.label_weights <= 0, -1)
 
 
 @MODELS.register_module()
@@ -109,3 +140,66 @@ class PSWarpHead(Anchor3DHead):
         """Yaw turned by the direction bin, as ``Anchor3DHead`` does when decoding."""
         yaw = limit_period(yaw - self.dir_offset, self.dir_limit_offset, np.pi)
         return yaw + self.dir_offset + np.pi * direction.to(yaw.dtype)
+
+    def anchor_samples(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                       batch_gt_instances_3d: InstanceList, batch_input_metas: List[dict],
+                       batch_gt_instances_ignore: OptInstanceList = None) -> AnchorSamples:
+        """The head's outputs and its training targets, all anchors of a frame at once.
+
+        The anchors are labelled by ``anchor_target_3d`` without sampling, as in
+        training; the ranking head's loss and the pair analysis
+        (:mod:`rankdet.analysis.analyze_pairs_3d`) both read this.
+
+        Args:
+            cls_scores (list[Tensor[B, A_l*C, H, W]]): confidence logits per level.
+            bbox_preds (list[Tensor[B, A_l*code, H, W]]): box deltas per level.
+            batch_gt_instances_3d (list[InstanceData]): ``bboxes_3d``, ``labels_3d``
+                (``anchor_target_3d`` replaces ``bboxes_3d`` by its tensor).
+            batch_input_metas (list[dict]): meta information of each frame.
+            batch_gt_instances_ignore (list, optional): ignored boxes.
+        """
+        code = self.box_code_size
+        featmap_sizes = [score.shape[-2:] for score in cls_scores]
+        device = cls_scores[0].device
+        targets = self.anchor_target_3d(
+            self.get_anchors(featmap_sizes, batch_input_metas, device=device),
+            batch_gt_instances_3d, batch_input_metas,
+            batch_gt_instances_ignore=batch_gt_instances_ignore,
+            num_classes=self.num_classes, label_channels=self.cls_out_channels,
+            sampling=False)
+        (labels, label_weights, bbox_targets, bbox_weights, dir_targets, dir_weights,
+         num_total_pos, _) = [torch.cat(t, dim=1) if isinstance(t, list) else t
+                              for t in targets]                           # [B, A, ...]
+        level_anchors = [a.reshape(-1, code) for a in
+                         self.prior_generator.grid_anchors(featmap_sizes, device)]
+        positive = (labels >= 0) & (labels < self.num_classes)               # [B, A]
+        pos_image, pos_anchor = positive.nonzero(as_tuple=True)
+        return AnchorSamples(
+            scores=flatten_levels(cls_scores, self.num_classes).float(),
+            deltas=flatten_levels(bbox_preds, code).float(),
+            labels=labels, label_weights=label_weights, bbox_targets=bbox_targets,
+            bbox_weights=bbox_weights, dir_targets=dir_targets, dir_weights=dir_weights,
+            num_total_pos=num_total_pos, anchors=torch.cat(level_anchors),
+            levels=level_index([len(a) for a in level_anchors], device),
+            positive=positive, pos_image=pos_image, pos_anchor=pos_anchor)
+
+    def positive_ious(self, samples: AnchorSamples) -> Tensor:
+        """Rotated 3D IoU of each positive's predicted box with its ground truth.
+
+        s(p) of RankDetNet's IoU-guided loss (Eq. 6) and of Table 3's P-P pairs: the box
+        decoded from the positive's deltas (sizes capped by :func:`clamp_size_deltas`;
+        the direction classifier does not matter, a box turned by pi is the same box)
+        against the ground truth decoded from its target.
+
+        Returns:
+            Tensor[P]: in the order of ``samples.pos_image``, differentiable with respect
+            to ``samples.deltas``.
+        """
+        pos_image, pos_anchor = samples.pos_image, samples.pos_anchor
+        pos_anchors = samples.anchors[pos_anchor]                            # [P, code]
+        # an early, wild size delta must not make an infinite box (and a NaN IoU)
+        predicted = self.bbox_coder.decode(
+            pos_anchors, clamp_size_deltas(samples.deltas[pos_image, pos_anchor]))
+        assigned = self.bbox_coder.decode(
+            pos_anchors, samples.bbox_targets[pos_image, pos_anchor]).detach()
+        return iou3d(predicted[:, :7], assigned[:, :7], aligned=True)
