@@ -122,13 +122,13 @@ def make_plan(profile: str) -> Plan:
     """The :class:`Plan` of a profile (see the module docstring)."""
     if profile == 'evidence':
         return Plan(profile, DataSpec(2000, 500, 200, 100), (
-            Pair(**SYNTHETIC_2D, iters=1000, seeds=(0, 1, 2)),
-            Pair(**COCO128, iters=300, seeds=(0,)),
+            Pair(**SYNTHETIC_2D, iters=800, seeds=(0, 1, 2)),
+            Pair(**COCO128, iters=250, seeds=(0,)),
             Pair(**SYNTHETIC_3D, iters=150, seeds=(0, 1, 2)),
         ))
     if profile == 'ablation':
         return Plan(profile, DataSpec(2000, 500, 200, 100),
-                    (Pair(**SYNTHETIC_2D, iters=1000, seeds=(0,)),),
+                    (Pair(**SYNTHETIC_2D, iters=800, seeds=(0,)),),
                     variants=ABLATION_VARIANTS)
     tiny_2d = dict(SYNTHETIC_2D, iters=2, seeds=(0,),
                    cfg_options={'train_dataloader.batch_size': 2})
