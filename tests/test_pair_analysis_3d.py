@@ -273,3 +273,29 @@ def test_annotated_pipeline_keeps_ground_truth_as_training():
         annotated_pipeline_3d(test_pipeline[1:])
     with pytest.raises(ValueError, match='ends with Pack3DDetInputs'):
         annotated_pipeline_3d(test_pipeline[:2])
+
+
+def test_command_line_tool_analyses_sassd(synthetic_root, tmp_path, one_thread, capsys):
+    """tools/analyze_pairs.py takes an SA-SSD config to the 3D analysis and prints what
+    the function returns."""
+    import importlib.util
+
+    config = FOCAL_CONFIG
+    cfg = analysis_config(config, synthetic_root)
+    checkpoint = tmp_path / 'random.pth'
+    random_checkpoint(cfg, checkpoint)
+    spec = importlib.util.spec_from_file_location('analyze_pairs_tool',
+                                                  CONFIGS.parent / 'tools' / 'analyze_pairs.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    options = [f'{key}={value}' for key, value in cfg.model.train_cfg.assigner.items()
+               if key in ('pos_iou_thr', 'neg_iou_thr', 'min_pos_iou')]
+    result = tool.main([str(config), str(checkpoint), '--out-dir', str(tmp_path / 'out'),
+                        '--no-progress', '--cfg-options',
+                        f'test_dataloader.dataset.data_root={synthetic_root}/',
+                        *[f'model.train_cfg.assigner.{o}' for o in options]])
+    assert result['class_name'] == 'Car' and result['num_positives'] > 0
+    printed = capsys.readouterr().out
+    assert f"positives: {result['spearman']:.3f}" in printed
+    assert f"{result['ratios']['F-B']:8.3f}" in printed
+    assert (tmp_path / 'out' / 'pair_ratios.json').is_file()

@@ -3,8 +3,10 @@
     python tools/analyze_pairs.py CONFIG CHECKPOINT [--out-dir DIR] [--class-name person]
                                   [--max-images N] [--cfg-options key=value ...]
 
-Runs the model over the config's test set, labels anchors with the head's assigner,
-prints the F-B, P-N and P-P ratios, and writes fg_bg_scores.png,
+Works for the 2D dense heads (configs2d/) and SA-SSD (configs3d/, 3D IoU). Runs the model
+over the config's test set, labels anchors with the head's assigner, prints the F-B, P-N
+and P-P ratios and the Spearman correlation between the confidence and the IoU of the
+positives, and writes fg_bg_scores.png,
 pos_neg_scores_<class>.png, iou_vs_score_<class>.png and pair_ratios.json to the output
 folder (default: <work dir>/pair_analysis).
 """
@@ -17,6 +19,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 from rankdet.runner_config import load_config  # noqa: E402
+
+LIDAR_DETECTORS = ('SASSDDetector', 'SASSD')  # analysed by rankdet.analysis.analyze_pairs_3d
 
 
 def parse_args(argv=None):
@@ -43,10 +47,17 @@ def main(argv=None):
     out_dir = args.out_dir or osp.join(cfg.work_dir, 'pair_analysis')
 
     from rankdet.analysis.analyze_pairs import analyze_pairs, format_ratios
-    result = analyze_pairs(cfg, args.checkpoint, out_dir, class_name=args.class_name,
-                           max_images=args.max_images, progress=not args.no_progress)
+    if cfg.model.get('type') in LIDAR_DETECTORS:
+        from rankdet.analysis.analyze_pairs_3d import analyze_pairs_3d
+        result = analyze_pairs_3d(cfg, args.checkpoint, out_dir, max_frames=args.max_images,
+                                  progress=not args.no_progress, class_name=args.class_name)
+    else:
+        result = analyze_pairs(cfg, args.checkpoint, out_dir, class_name=args.class_name,
+                               max_images=args.max_images, progress=not args.no_progress)
     print(f"{result['num_images']} images, checkpoint {args.checkpoint}")
     print(format_ratios(result['ratios']))
+    print(f"Spearman correlation of confidence and IoU over {result['num_positives']} "
+          f"positives: {result['spearman']:.3f}")
     for path in result['figures'].values():
         print(f'wrote {path}')
     print(f"wrote {result['ratios_file']}")
