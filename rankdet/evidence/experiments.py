@@ -123,7 +123,7 @@ def make_plan(profile: str) -> Plan:
     if profile == 'evidence':
         return Plan(profile, DataSpec(2000, 500, 200, 100), (
             Pair(**SYNTHETIC_2D, iters=800, seeds=(0, 1, 2)),
-            Pair(**COCO128, iters=250, seeds=(0,)),
+            Pair(**COCO128, iters=120, seeds=(0,)),
             Pair(**SYNTHETIC_3D, iters=150, seeds=(0, 1, 2)),
         ))
     if profile == 'ablation':

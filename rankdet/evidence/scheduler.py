@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
 import sys
 import time
 from dataclasses import dataclass, field
@@ -96,6 +98,12 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
                 process.kill()
             handle.close()
 
+    def terminated(signum, frame):  # `kill` of the driver stops its runs too
+        raise KeyboardInterrupt(f'signal {signum}')
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, terminated)
     try:
         while pending or running:
             for job in list(pending):
@@ -138,6 +146,8 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
                     f'{time.perf_counter() - began:.0f} s')
     finally:
         stop_all()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return results
 
 
