@@ -143,3 +143,27 @@ def test_scheduler_refuses_bad_graphs_and_names_the_failed_job(tmp_path):
     with pytest.raises(JobFailed, match=r'(?s)job broken failed .*missing\.py does not exist'):
         run_jobs([Job('broken', spec), later], log=lambda line: None)
     assert not (tmp_path / 'later').exists()
+
+
+def test_scheduler_starts_needed_jobs_first(tmp_path, monkeypatch):
+    """A warm start that others wait for goes before independent runs listed earlier."""
+    import rankdet.evidence.scheduler as scheduler
+
+    started = []
+
+    class Finished:
+        def __init__(self, command, stdout, stderr, env):
+            spec = json.loads(Path(command[-1]).read_text())
+            started.append(spec['name'])
+            (Path(spec['work_dir']) / 'result.json').write_text(json.dumps({'spec': spec}))
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(scheduler.subprocess, 'Popen', Finished)
+    jobs = [Job(name, dict(name=name, work_dir=str(tmp_path / name)), after=after)
+            for name, after in [('a/focal', ['a/warm']), ('a/warm', []),
+                                ('b/focal', ['b/warm']), ('b/warm', [])]]
+    results = run_jobs(jobs, workers=1, log=lambda line: None, poll_seconds=0)
+    assert started == ['a/warm', 'b/warm', 'a/focal', 'b/focal']
+    assert set(results) == {job.name for job in jobs}
