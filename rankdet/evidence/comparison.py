@@ -34,8 +34,9 @@ def build_jobs(plan: Plan, roots: Dict[str, Path], work_dir: Path,
                           data_root=str(roots[pair.data]), seed=seed, iters=pair.iters,
                           analysis_max_images=pair.analysis_max_images, threads=1)
             warm = run_name(pair, seed, 'warm')
-            checkpoint = work_dir / warm / 'train' / f'iter_{pair.iters}.pth'
+            checkpoint = work_dir / warm / 'train' / f'iter_{pair.warm_length}.pth'
             jobs.append(Job(warm, dict(common, name=warm, config=_path(pair.focal_config),
+                                       iters=pair.warm_length,
                                        load_from=None, work_dir=str(work_dir / warm),
                                        evaluate=True, analyse=False, gradient_batches=0)))
             continuations = [('focal', pair.focal_config, {})]

@@ -10,6 +10,8 @@ same order with the same augmentation; only the loss differs.
 Profiles:
     ``evidence``: ``make evidence`` (at most an hour on two cores).
     ``ablation``: ``make ablation``, Table 4's rows on the synthetic 2D set.
+    ``long-warm-start``: the synthetic 2D pair from a warm start twice as long and a
+        shorter continuation, nearer the paper's fine-tuning of a trained detector.
     ``tiny``: the same pipeline in a minute or two, for the tests.
 """
 from __future__ import annotations
@@ -44,11 +46,13 @@ class Pair:
         kind: ``2d`` (mmdet, COCO metric) or ``3d`` (mmdet3d, KITTI metric).
         focal_config, rank_config: the two configs (paths from the repository root).
         data: ``coco-synthetic``, ``coco128`` or ``kitti-synthetic``.
-        iters: length of the warm start and of each continuation.
+        iters: length of each continuation (and of the warm start, unless
+            ``warm_iters`` is set).
         seeds: one comparison per seed.
         cfg_options: ``--cfg-options`` for both sides (tiny profiles shrink batches).
         analysis_max_images: pair analysis on the first images of the test set only.
         description: one line for the report.
+        warm_iters: length of the warm start, if not ``iters``.
     """
 
     name: str
@@ -61,6 +65,11 @@ class Pair:
     cfg_options: Dict = field(default_factory=dict)
     analysis_max_images: int | None = None
     description: str = ''
+    warm_iters: int | None = None
+
+    @property
+    def warm_length(self) -> int:
+        return self.warm_iters or self.iters
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,7 @@ ABLATION_VARIANTS = (
             dict(iou_bp='both')),
 )
 
-PROFILES = ('evidence', 'ablation', 'tiny', 'tiny-ablation')
+PROFILES = ('evidence', 'ablation', 'long-warm-start', 'tiny', 'tiny-ablation')
 
 
 def make_plan(profile: str) -> Plan:
@@ -130,6 +139,10 @@ def make_plan(profile: str) -> Plan:
         return Plan(profile, DataSpec(2000, 500, 200, 100),
                     (Pair(**SYNTHETIC_2D, iters=800, seeds=(0,)),),
                     variants=ABLATION_VARIANTS)
+    if profile == 'long-warm-start':
+        return Plan(profile, DataSpec(2000, 500, 200, 100), (
+            Pair(**dict(SYNTHETIC_2D, name='2d-synthetic-long-warm-start'), warm_iters=1600,
+                 iters=400, seeds=(0, 1, 2)),))
     tiny_2d = dict(SYNTHETIC_2D, iters=2, seeds=(0,),
                    cfg_options={'train_dataloader.batch_size': 2})
     if profile == 'tiny':

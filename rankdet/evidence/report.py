@@ -160,7 +160,7 @@ def side_by_side(pair: Pair, runs: Sequence[str], results: Dict[str, dict],
             axes.set_axis_off()
             if row == 0:
                 axes.set_title(f'{RUN_LABELS.get(run, run)} (seed {seed})', fontsize=12)
-    figure.suptitle(f'{pair.name}: Figure 3, focal vs ranking, {pair.iters} + '
+    figure.suptitle(f'{pair.name}: Figure 3, focal vs ranking, {pair.warm_length} + '
                     f'{pair.iters} iterations', fontsize=13)
     figure.tight_layout()
     FigureCanvasAgg(figure)
@@ -176,7 +176,7 @@ def pair_markdown(pair: Pair, summary: dict, figure: Optional[Path], work_dir: P
     metric_columns = METRIC_COLUMNS[pair.kind]
     columns = list(metric_columns) + list(PAIR_COLUMNS) + [('s/iter', 's/iter')]
     seeds = ', '.join(str(s) for s in pair.seeds)
-    lines = [f'### {pair.name}', '', f'{pair.description}. Focal loss for {pair.iters} '
+    lines = [f'### {pair.name}', '', f'{pair.description}. Focal loss for {pair.warm_length} '
              f'iterations from random weights (warm start), then {pair.iters} more '
              f'iterations of each loss from that checkpoint with a fresh schedule; seeds '
              f'{seeds}; mean ± sample standard deviation over seeds.', '',
@@ -249,6 +249,7 @@ def write_report(plan: Plan, pairs: Sequence[Pair], results: Dict[str, dict], wo
         figure = side_by_side(pair, runs, results, work_dir / f'{pair.name}_figure3.png')
         report['pairs'][pair.name] = dict(
             description=pair.description, kind=pair.kind, iters=pair.iters,
+            warm_iters=pair.warm_length,
             seeds=list(pair.seeds), figure=str(figure) if figure else None, **summary)
         lines += pair_markdown(pair, summary, figure, work_dir)
     write_json(work_dir / f'{plan.profile}.json', report)
