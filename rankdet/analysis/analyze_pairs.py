@@ -7,13 +7,13 @@ of its decoded box with its ground truth. Works for the focal baselines and the 
 heads alike, so the two can be compared as in the paper.
 """
 import math
-import os
 from typing import Optional
 
 import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
+from .analysis_loader import analysis_loader, panel_class
 from .pair_statistics import PairStatistics
 from .ratios_file import write_ratios_file
 from .score_figures import draw_figure3
@@ -59,38 +59,20 @@ def analyze_pairs(cfg: Config, checkpoint: str, out_dir, class_name: Optional[st
         NaN written as null).
     """
     from mmdet.models.utils import unpack_gt_instances
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
-    from mmengine.utils import import_modules_from_strings
 
     from rankdet.models.dense_heads.ranking_targets import level_targets, ranking_samples
+    from rankdet.trained_model import build_trained_model
 
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    if cfg.get('custom_imports'):  # as the Runner does: rankdet's dataset and heads
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    model = build_trained_model(cfg, checkpoint, 'mmdet')
     model.eval()
     head = model.bbox_head
     if head.train_cfg is None:
         raise ValueError('the pair analysis labels anchors with the head\'s assigner: the '
                          'config needs model.train_cfg')
 
-    loader_cfg = cfg.test_dataloader.copy()
-    dataset_cfg = loader_cfg.dataset.copy()
-    dataset_cfg.pipeline = annotated_pipeline(dataset_cfg.pipeline)
-    if max_images is not None:
-        dataset_cfg.indices = max_images
-    loader_cfg.dataset = dataset_cfg
-    loader = Runner.build_dataloader(loader_cfg)
+    loader = analysis_loader(cfg, annotated_pipeline, max_images)
     classes = list(loader.dataset.metainfo['classes'])
-    if class_name is None:
-        class_name = 'person' if 'person' in classes else classes[0]
-    if class_name not in classes:
-        raise ValueError(f'class {class_name!r} is not a class of the data set: {classes}')
+    class_name = panel_class(classes, class_name, 'person')
 
     stats = PairStatistics(head.num_classes, classes.index(class_name))
     with torch.no_grad():

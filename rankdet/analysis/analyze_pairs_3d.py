@@ -10,7 +10,6 @@ ground truth: the samples the ranking head's loss sees
 With one class (KITTI car) the negatives of the class are the background anchors, so
 P-N counts the pairs of F-B; P-P pools the positives of a frame (one feature level).
 """
-import os
 from typing import Optional
 
 import torch
@@ -18,6 +17,7 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from .analyze_pairs import pair_report
+from .analysis_loader import analysis_loader, panel_class
 from .pair_statistics import PairStatistics
 
 GROUND_TRUTH_KEYS = ('gt_bboxes_3d', 'gt_labels_3d')
@@ -82,49 +82,34 @@ def analyze_pairs_3d(cfg: Config, checkpoint: str, out_dir, max_frames: Optional
         ``num_positives``, ``num_images`` (frames), ``class_name``, ``checkpoint``,
         ``figures`` (name -> PNG path) and ``ratios_file``.
     """
-    from mmdet3d.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
-    from mmengine.utils import import_modules_from_strings
-
     from rankdet.models.sassd import PSWarpHead
+    from rankdet.trained_model import build_trained_model
 
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     if max_frames is not None and max_frames < 1:
         raise ValueError(f'max_frames must be at least 1, got {max_frames}')
-    if cfg.get('custom_imports'):  # as the Runner does: rankdet's dataset, heads, metric
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
-    model = MODELS.build(cfg.model)
-    head = getattr(model, 'bbox_head', None)
-    if not isinstance(head, PSWarpHead):
-        head_type = cfg.model.get('bbox_head', {}).get('type')
-        raise TypeError(f'the 3D pair analysis reads the anchors of SA-SSD\'s PSWarpHead or '
-                        f'RankPSWarpHead, but model.bbox_head is {type(head).__name__} '
-                        f'(type={head_type!r}); 2D detectors: rankdet.analysis.'
-                        f'analyze_pairs')
-    if head.train_cfg is None:
-        raise ValueError('the 3D pair analysis labels anchors with the head\'s assigner: '
-                         'the config needs model.train_cfg')
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+
+    def check(model):
+        head = getattr(model, 'bbox_head', None)
+        if not isinstance(head, PSWarpHead):
+            head_type = cfg.model.get('bbox_head', {}).get('type')
+            raise TypeError(f'the 3D pair analysis reads the anchors of SA-SSD\'s PSWarpHead '
+                            f'or RankPSWarpHead, but model.bbox_head is '
+                            f'{type(head).__name__} (type={head_type!r}); 2D detectors: '
+                            f'rankdet.analysis.analyze_pairs')
+        if head.train_cfg is None:
+            raise ValueError('the 3D pair analysis labels anchors with the head\'s '
+                             'assigner: the config needs model.train_cfg')
+
+    model = build_trained_model(cfg, checkpoint, 'mmdet3d', check)
+    head = model.bbox_head
     model.eval()
 
-    loader_cfg = cfg.test_dataloader.copy()
-    dataset_cfg = loader_cfg.dataset.copy()
-    dataset_cfg.pipeline = annotated_pipeline_3d(dataset_cfg.pipeline)
     # mmdet3d parses a frame's annotations for the pipeline outside test mode only; keep
     # the frames without objects, they still rank their background anchors
-    dataset_cfg.update(test_mode=False, filter_empty_gt=False)
-    if max_frames is not None:
-        dataset_cfg.indices = max_frames
-    loader_cfg.dataset = dataset_cfg
-    loader = Runner.build_dataloader(loader_cfg)
+    loader = analysis_loader(cfg, annotated_pipeline_3d, max_frames, test_mode=False,
+                             filter_empty_gt=False)
     classes = list(loader.dataset.metainfo['classes'])
-    if class_name is None:
-        class_name = 'Car' if 'Car' in classes else classes[0]
-    if class_name not in classes:
-        raise ValueError(f'class {class_name!r} is not a class of the data set: {classes}')
+    class_name = panel_class(classes, class_name, 'Car')
 
     stats = PairStatistics(head.num_classes, classes.index(class_name))
     with torch.no_grad():

@@ -39,17 +39,13 @@ def loss_gradient_norms(cfg, checkpoint: str, num_batches: int, seed: int = 0
         dict: term name (``loss_cls``, ``loss_rank_global``, ...) -> mean L2 norm of its
         gradient over all trainable parameters; ``total`` for the sum of the terms.
     """
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
-    from mmengine.utils import import_modules_from_strings
+    from mmengine.runner import Runner
+
+    from rankdet.trained_model import build_trained_model
 
     if num_batches < 1:
         raise ValueError(f'num_batches must be >= 1, got {num_batches}')
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    model = build_trained_model(cfg, checkpoint)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)

@@ -107,8 +107,8 @@ def summarise_pair(pair: Pair, runs: Sequence[str], results: Dict[str, dict]) ->
         losses = [results[f'{pair.name}/seed{s}/{run}']['training']['losses'] for s in seeds]
         if losses:
             per_run[run]['losses'] = {
-                term: dict(first=summarise([l[term]['first'] for l in losses]),
-                           last=summarise([l[term]['last'] for l in losses]))
+                term: dict(first=summarise([run_losses[term]['first'] for run_losses in losses]),
+                           last=summarise([run_losses[term]['last'] for run_losses in losses]))
                 for term in losses[0]}
     differences = {}
     for run in runs:
