@@ -5,24 +5,28 @@ their Spearman correlation).
 Drawn with matplotlib's Agg canvas (no display, no global backend switch), written to a
 temporary file and renamed into place.
 """
+import io
 import math
-import os
 from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
 
+from rankdet.atomic_write import atomic_write_bytes
+
 from .pair_statistics import PairStatistics
 from .rank_correlation import spearman_correlation
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path, dpi: int = 100) -> Path:
+    """A matplotlib ``Figure`` as a PNG at ``path``, rendered by the Agg canvas (no
+    display, no global backend switch) and written atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    figure.savefig(tmp, format='png', dpi=100)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -47,7 +51,7 @@ def _density_plot(stats: PairStatistics, first: str, second: str, labels: List[s
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def draw_figure3(stats: PairStatistics, class_name: str, out_dir,
@@ -88,5 +92,5 @@ def draw_figure3(stats: PairStatistics, class_name: str, out_dir,
     axes.set_ylabel('confidence')
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
-    paths['iou_score'] = _save(figure, out_dir / f'iou_vs_score_{slug}.png')
+    paths['iou_score'] = save_figure(figure, out_dir / f'iou_vs_score_{slug}.png')
     return paths

@@ -17,15 +17,18 @@ from .experiments import DataSpec
 COCO128_FILES = ('annotations/instances_train2017.json', 'train2017')
 
 
-def _recorded_config(root: Path) -> dict | None:
+def _same_record(root: Path, cfg) -> bool | None:
+    """Whether the set at ``root`` was generated with ``cfg``; None if ``root`` holds no
+    synthetic-set record."""
     marker = root / 'SYNTHETIC.json'
     if not marker.is_file():
         return None
     try:
-        return json.loads(marker.read_text())['config']
+        recorded = json.loads(marker.read_text())['config']
     except (ValueError, KeyError) as error:
         raise ValueError(f'{marker}: not a rankdet synthetic-set record ({error}); '
                          f'delete {root} to have it rebuilt') from error
+    return recorded == json.loads(json.dumps(asdict(cfg)))  # tuples read back as lists
 
 
 def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = True,
@@ -35,10 +38,10 @@ def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = Tr
     from rankdet.synthetic import CocoShapesConfig, generate_coco
 
     cfg = CocoShapesConfig(num_train=num_train, num_val=num_val)
-    recorded = _recorded_config(root)
-    if recorded is not None and recorded == json.loads(json.dumps(asdict(cfg))):
+    same = _same_record(root, cfg)
+    if same:
         return root
-    return generate_coco(root, cfg, overwrite=recorded is not None, progress=progress,
+    return generate_coco(root, cfg, overwrite=same is not None, progress=progress,
                          workers=workers)
 
 
@@ -50,9 +53,9 @@ def synthetic_kitti(root: Path, num_train: int, num_val: int, progress: bool = T
     from rankdet.synthetic import KittiSceneConfig, generate_kitti
 
     cfg = KittiSceneConfig(num_train=num_train, num_val=num_val, num_test=0)
-    recorded = _recorded_config(root)
-    if recorded is None or recorded != json.loads(json.dumps(asdict(cfg))):
-        generate_kitti(root, cfg, overwrite=recorded is not None, progress=progress,
+    same = _same_record(root, cfg)
+    if not same:
+        generate_kitti(root, cfg, overwrite=same is not None, progress=progress,
                        workers=workers)
     if not (root / 'kitti_infos_val.pkl').is_file() or not (
             root / 'kitti_dbinfos_train.pkl').is_file():

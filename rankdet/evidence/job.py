@@ -16,8 +16,6 @@ and ``tools/test.py`` do; the pair analysis is ``tools/analyze_pairs.py``'s.
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,24 +24,12 @@ REQUIRED = ('name', 'kind', 'config', 'data_root', 'seed', 'iters', 'work_dir')
 
 
 def write_json(path: Path, value) -> None:
-    """``value`` as JSON at ``path``, written beside it and renamed (NaN becomes null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(json.dumps(_finite(value), indent=2, sort_keys=True) + '\n')
-    os.replace(tmp, path)
+    """``value`` as strict JSON at ``path`` (NaN as null, paths as text), written beside
+    it and renamed; its folder is made if needed."""
+    from rankdet.atomic_write import atomic_write_json
 
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, value, sort_keys=True, default=str)
 
 
 def build_config(spec: dict):
@@ -93,7 +79,7 @@ def headline_metrics(kind: str, metrics: dict) -> dict:
     return {name: float(metrics[key]) for name, key in names.items()}
 
 
-def training_record(runner, iters: int) -> dict:
+def training_record(runner) -> dict:
     """Seconds per iteration and loss curves from the runner's message hub (every
     iteration is kept there)."""
     hub = runner.message_hub
@@ -140,7 +126,7 @@ def run_job(spec: dict) -> dict:
     runner = Runner.from_cfg(cfg)
     runner.train()
     result['seconds']['train'] = time.perf_counter() - start
-    result['training'] = training_record(runner, spec['iters'])
+    result['training'] = training_record(runner)
     checkpoint = Path(cfg.work_dir) / f'iter_{spec["iters"]}.pth'
     if not checkpoint.is_file():
         raise FileNotFoundError(f'training finished without writing {checkpoint}')

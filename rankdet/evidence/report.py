@@ -15,6 +15,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from rankdet.atomic_write import atomic_write_text
+
 from .experiments import Pair, Plan
 from .job import write_json
 
@@ -142,8 +144,9 @@ def side_by_side(pair: Pair, runs: Sequence[str], results: Dict[str, dict],
     """Figure 3 of the first seed's runs in columns (focal, ranking, ...), one row per
     panel; ``None`` when no run has figures."""
     import matplotlib.image as mpimg
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from rankdet.analysis.score_figures import save_figure
 
     seed = pair.seeds[0]
     columns = [(run, results.get(f'{pair.name}/seed{seed}/{run}', {}).get('pairs'))
@@ -163,11 +166,7 @@ def side_by_side(pair: Pair, runs: Sequence[str], results: Dict[str, dict],
     figure.suptitle(f'{pair.name}: Figure 3, focal vs ranking, {pair.warm_length} + '
                     f'{pair.iters} iterations', fontsize=13)
     figure.tight_layout()
-    FigureCanvasAgg(figure)
-    tmp = out.with_name(f'.{out.name}.tmp')
-    figure.savefig(tmp, format='png', dpi=90)
-    os.replace(tmp, out)
-    return out
+    return save_figure(figure, out, dpi=90)
 
 
 def pair_markdown(pair: Pair, summary: dict, figure: Optional[Path], work_dir: Path
@@ -254,8 +253,6 @@ def write_report(plan: Plan, pairs: Sequence[Pair], results: Dict[str, dict], wo
         lines += pair_markdown(pair, summary, figure, work_dir)
     write_json(work_dir / f'{plan.profile}.json', report)
     markdown = work_dir / f'{plan.profile}.md'
-    tmp = markdown.with_name(f'.{markdown.name}.tmp')
-    tmp.write_text('\n'.join(lines))
-    os.replace(tmp, markdown)
+    atomic_write_text(markdown, '\n'.join(lines))
     report['markdown'] = str(markdown)
     return report
