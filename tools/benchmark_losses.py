@@ -34,9 +34,7 @@ the allocator caching freed pages, and needs no separate process per measurement
 """
 import argparse
 import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -46,6 +44,8 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rankdet.atomic_write import atomic_write_text  # noqa: E402
+from rankdet.cpu_name import cpu_name  # noqa: E402
 from rankdet.ranking import pairwise_rank_loss  # noqa: E402
 from rankdet.ranking.rank_functions import get_rank_function  # noqa: E402
 from rankdet.demo.toy_comparison import compare_toy_losses  # noqa: E402
@@ -280,24 +280,6 @@ def toy_section(args) -> str:
     return title + table(['trained with', 'F-B', 'P-N', 'P-P'], rows)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
@@ -324,7 +306,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         sections.append(section())
         print(sections[-1] + '\n', flush=True)
     if args.out is not None:
-        write_atomic(args.out, header + '\n\n' + '\n\n'.join(sections) + '\n')
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, header + '\n\n' + '\n\n'.join(sections) + '\n')
         print(f'wrote {args.out}')
 
 

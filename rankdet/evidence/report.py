@@ -58,15 +58,9 @@ def machine() -> dict:
     """Where the numbers were measured."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, cores=os.cpu_count(), python=platform.python_version(),
+    from rankdet.cpu_name import cpu_name
+
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(),
                 torch=torch.__version__, system=platform.platform(),
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
