@@ -137,9 +137,14 @@ def test_edge_cases(fn, rank_fn, mining):
         assert loss.item() == 0 and torch.all(torch.autograd.grad(loss, scores)[0] == 0)
     # all scores equal: every pair is L(0), gradients finite (how ties share the gradient
     # of max / top-k differs between implementations, so only the value is compared)
+    # (the class-specific loss sums over the image's classes, Eq. 4)
     equal = torch.full_like(scores, 0.5).requires_grad_(True)
     loss = fn(equal, labels, rank_fn=rank_fn, mining=mining)
-    assert_close(loss, get_rank_function(rank_fn)(torch.zeros((), dtype=torch.float64)))
+    num_terms = 1 if fn is global_ranking_loss else len(set(labels[
+        (labels >= 0) & (labels < NUM_CLASSES)].tolist()))
+    assert num_terms >= (1 if fn is global_ranking_loss else 2)
+    assert_close(loss, num_terms * get_rank_function(rank_fn)(
+        torch.zeros((), dtype=torch.float64)))
     assert torch.isfinite(torch.autograd.grad(loss, equal)[0]).all()
 
 

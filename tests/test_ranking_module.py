@@ -31,16 +31,20 @@ def batch(seed=0):
 
 
 def reference(pred, target, ious, levels, mining='group', rank_fn='exp', iou_bp='lower_detached',
-              separate=True):
+              separate=True, class_reduction='sum', group_weighting='bin', score_space='prob'):
     """Per-term sums over images / images with positives, image by image, brute force."""
     totals = {'loss_rank_global': 0, 'loss_rank_class': 0, 'loss_rank_iou': 0}
     with_pos = 0
     for b in range(B):
-        scores, labels = pred[b].sigmoid(), target[b]
+        scores = pred[b].sigmoid() if score_space == 'prob' else pred[b]
+        labels = target[b]
         pos = (labels >= 0) & (labels < C)
         with_pos += int(pos.any())
-        totals['loss_rank_global'] += ref_global(scores, labels, rank_fn, mining, 3, 15)
-        totals['loss_rank_class'] += ref_class(scores, labels, rank_fn, mining, 3, 3)
+        totals['loss_rank_global'] += ref_global(scores, labels, rank_fn, mining, 3, 15,
+                                                 group_weighting=group_weighting)
+        totals['loss_rank_class'] += ref_class(scores, labels, rank_fn, mining, 3, 3,
+                                               class_reduction=class_reduction,
+                                               group_weighting=group_weighting)
         idx = pos.nonzero()[:, 0]
         lv = levels[b][idx] if separate else torch.zeros_like(idx)
         totals['loss_rank_iou'] += ref_iou(scores[idx, labels[idx]], ious[b][idx],
@@ -82,6 +86,32 @@ def test_table4_variants_are_configs(iou_bp):
     assert set(only_iou) == {'loss_rank_iou'}
     no_iou = RankingLoss(use_iou=False)(pred, target)
     assert set(no_iou) == {'loss_rank_global', 'loss_rank_class'}
+
+
+@pytest.mark.parametrize('switches', [
+    dict(class_reduction='mean'), dict(group_weighting='size'),
+    dict(group_weighting='size', mining='ohem'),
+    dict(score_space='logit', rank_fn='logistic'),
+    dict(score_space='logit', rank_fn='exp', mining='ohem', class_reduction='mean'),
+    dict(score_space='logit', rank_fn='sigmoid', group_weighting='size')])
+def test_extensions_match_reference(switches):
+    """Every switch beyond the paper, through the registered module, against the image by
+    image brute force (values and gradients, to the logits and to the IoUs)."""
+    pred, target, ious, levels = batch(9)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        loss = MODELS.build(dict(type='RankingLoss', **switches))
+    for name, value in switches.items():
+        assert getattr(loss, name) == value
+    got = loss(pred, target, ious=ious, levels=levels)
+    assert_losses_close(got, reference(pred, target, ious, levels, **switches), (pred, ious))
+
+
+def test_extension_defaults_are_the_papers():
+    loss = RankingLoss()
+    assert (loss.class_reduction, loss.group_weighting, loss.score_space) == \
+        ('sum', 'bin', 'prob')
+    assert (loss.rank_fn, loss.mining, loss.use_global, loss.use_class, loss.use_iou) == \
+        ('exp', 'group', True, True, True)
 
 
 def test_weights_scale_and_unweighted_pairs():
@@ -186,6 +216,9 @@ def test_invalid_inputs_and_configs_raise():
                           (dict(use_global=False, use_class=False, use_iou=False), 'enable'),
                           (dict(loss_weight_iou=-1), 'loss_weight_iou'),
                           (dict(alpha=0), 'alpha'), (dict(class_groups=0), 'groups'),
-                          (dict(ohem_ratio=0), 'ratio'), (dict(reduction='avg'), 'reduction')]:
+                          (dict(ohem_ratio=0), 'ratio'), (dict(reduction='avg'), 'reduction'),
+                          (dict(class_reduction='max'), 'class_reduction'),
+                          (dict(group_weighting='count'), 'group_weighting'),
+                          (dict(score_space='probability'), 'score_space')]:
         with pytest.raises(ValueError, match=match):
             RankingLoss(**kwargs)

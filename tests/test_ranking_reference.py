@@ -18,16 +18,21 @@ def approx(value):
 RANK = {'exp': torch.exp, 'sigmoid': torch.sigmoid, 'logistic': F.softplus}
 
 
-def ref_pairwise(pos, neg, rank_fn='exp', reweight=True):
-    """sum_{n,p} z L(f(n) - f(p)), z = L / sum L detached; or the mean of L over pairs."""
+def ref_pairwise(pos, neg, rank_fn='exp', reweight=True, weights=None):
+    """sum_{n,p} z L(f(n) - f(p)), z = L / sum L detached; or the mean of L over pairs.
+
+    ``weights``: w(n) per negative, each pair weighted by it (a negative that stands for
+    w(n) samples): sum w L_d L / sum w L_d, or sum w L / sum w over pairs.
+    """
     rank = RANK[rank_fn]
-    terms = [rank(n - p) for n in neg for p in pos]
+    weights = [1.0] * len(neg) if weights is None else list(weights)
+    terms = [(w, rank(n - p)) for n, w in zip(neg, weights) for p in pos]
     if not terms:
         return None
     if not reweight:
-        return sum(terms) / len(terms)
-    total = sum(t.detach() for t in terms)
-    return sum((t.detach() / total) * t for t in terms)
+        return sum(w * t for w, t in terms) / sum(w for w, _ in terms)
+    total = sum(w * t.detach() for w, t in terms)
+    return sum((w * t.detach() / total) * t for w, t in terms)
 
 
 def ref_group_bins(scores, num_groups):
@@ -46,49 +51,69 @@ def ref_group_bins(scores, num_groups):
     return bins
 
 
-def ref_mine(neg, num_pos, mode, ratio=3, num_groups=15):
-    """Mined negatives as a list of scalar tensors (OHEM: descending; group: bin order)."""
+def ref_mine(neg, num_pos, mode, ratio=3, num_groups=15, with_counts=False):
+    """Mined negatives as a list of scalar tensors (OHEM: descending; group: bin order);
+    ``with_counts``: (negatives, the members behind each)."""
     neg = list(neg)
     if mode == 'none' or not neg:
-        return neg if mode == 'none' else []
-    if mode == 'ohem':
+        mined = neg if mode == 'none' else []
+        counts = [1] * len(mined)
+    elif mode == 'ohem':
         order = sorted(range(len(neg)), key=lambda i: -neg[i].item())
-        return [neg[i] for i in order[:ratio * num_pos]]
-    bins = ref_group_bins(neg, num_groups)
-    means = []
-    for i in range(num_groups):
-        members = [n for n, b in zip(neg, bins) if b == i]
-        if members:
-            means.append(sum(members) / len(members))
-    return means
+        mined = [neg[i] for i in order[:ratio * num_pos]]
+        counts = [1] * len(mined)
+    else:
+        bins = ref_group_bins(neg, num_groups)
+        mined, counts = [], []
+        for i in range(num_groups):
+            members = [n for n, b in zip(neg, bins) if b == i]
+            if members:
+                mined.append(sum(members) / len(members))
+                counts.append(len(members))
+    return (mined, counts) if with_counts else mined
+
+
+def ref_mine_weighted(neg, num_pos, mode, ratio=3, num_groups=15, group_weighting='bin'):
+    """Mined negatives with ``group_weighting='size'`` as plain copies: each bin mean
+    repeated as often as the bin has members (the definition the fast path must meet)."""
+    mined, counts = ref_mine(neg, num_pos, mode, ratio, num_groups, with_counts=True)
+    if group_weighting == 'bin':
+        return mined
+    return [m for m, count in zip(mined, counts) for _ in range(count)]
 
 
 def ref_global(scores, labels, rank_fn='exp', mining='group', ratio=3, num_groups=15,
-               reweight=True):
-    """Global loss of one image: GT-class scores of foreground vs max scores of background."""
+               reweight=True, group_weighting='bin'):
+    """Global loss of one image: GT-class scores of foreground vs max scores of background.
+
+    ``scores`` are whatever the loss compares (probabilities, or logits in logit space).
+    """
     num_classes = scores.shape[1]
     pos = [scores[a, int(labels[a])] for a in range(len(labels))
            if 0 <= int(labels[a]) < num_classes]
     neg = [scores[a].max() for a in range(len(labels)) if int(labels[a]) == num_classes]
-    mined = ref_mine(neg, len(pos), mining, ratio, num_groups)
+    mined = ref_mine_weighted(neg, len(pos), mining, ratio, num_groups, group_weighting)
     loss = ref_pairwise(pos, mined, rank_fn, reweight)
     return scores.sum() * 0 if loss is None else loss
 
 
 def ref_class(scores, labels, rank_fn='exp', mining='group', ratio=3, num_groups=3,
-              reweight=True):
-    """Class-specific loss of one image: mean over classes of the per-class pair loss."""
+              reweight=True, class_reduction='sum', group_weighting='bin'):
+    """Class-specific loss of one image: the sum (Eq. 4) or the mean over classes of the
+    per-class pair loss, one class after another."""
     num_classes = scores.shape[1]
     present = sorted({int(x) for x in labels if 0 <= int(x) < num_classes})
     losses = []
     for c in present:
         pos = [scores[a, c] for a in range(len(labels)) if int(labels[a]) == c]
         neg = [scores[a, c] for a in range(len(labels)) if int(labels[a]) not in (-1, c)]
-        loss = ref_pairwise(pos, ref_mine(neg, len(pos), mining, ratio, num_groups),
-                            rank_fn, reweight)
+        mined = ref_mine_weighted(neg, len(pos), mining, ratio, num_groups, group_weighting)
+        loss = ref_pairwise(pos, mined, rank_fn, reweight)
         if loss is not None:
             losses.append(loss)
-    return scores.sum() * 0 if not losses else sum(losses) / len(losses)
+    if not losses:
+        return scores.sum() * 0
+    return sum(losses) / (len(losses) if class_reduction == 'mean' else 1)
 
 
 def ref_iou(scores, ious, labels, levels, alpha=1.0, rank_fn='exp', iou_bp='lower_detached'):
@@ -196,3 +221,32 @@ def test_ref_reverse_pairs_by_hand():
     # P-N class 0: 0.9 vs 0.2, 0.5, 0.2; class 1: 0.4 vs 0.1, 0.3, 0.1
     assert out['P-N'] == (0.0, 6.0)
     assert out['P-P'] == (0.0, 0.0)  # the two positives have different classes
+
+
+def test_ref_weighted_pairwise_by_hand():
+    """A negative of weight 2 is the same as the negative given twice."""
+    pos = [torch.tensor(0.8, dtype=torch.float64)]
+    neg = [torch.tensor(0.2, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)]
+    l1, l2 = math.exp(0.2 - 0.8), math.exp(0.5 - 0.8)
+    assert ref_pairwise(pos, neg, weights=[2, 1]).item() == approx(
+        (2 * l1 ** 2 + l2 ** 2) / (2 * l1 + l2))
+    assert ref_pairwise(pos, neg, reweight=False, weights=[2, 1]).item() == approx(
+        (2 * l1 + l2) / 3)
+    neg3 = [torch.tensor(v, dtype=torch.float64) for v in (0.0, 0.1, 0.35, 0.5, 0.95, 1.0)]
+    means, counts = ref_mine(neg3, 1, 'group', num_groups=3, with_counts=True)
+    assert counts == [2, 2, 2]
+    copies = ref_mine_weighted(neg3[:3], 1, 'group', num_groups=3, group_weighting='size')
+    assert [float(c) for c in copies] == [approx(0.05), approx(0.05), approx(0.35)]
+
+
+def test_ref_class_sum_by_hand():
+    """Two classes with one positive and one negative each: sum = the two pair terms."""
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.6], [0.3, 0.4]], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2])
+    # class 0: pos 0.9, neg 0.2 and 0.3; class 1: pos 0.6, neg 0.1 and 0.4
+    a1, a2, b1, b2 = (math.exp(x) for x in (0.2 - 0.9, 0.3 - 0.9, 0.1 - 0.6, 0.4 - 0.6))
+    term0 = (a1 ** 2 + a2 ** 2) / (a1 + a2)
+    term1 = (b1 ** 2 + b2 ** 2) / (b1 + b2)
+    assert ref_class(scores, labels, mining='none').item() == approx(term0 + term1)
+    assert ref_class(scores, labels, mining='none', class_reduction='mean').item() == approx(
+        (term0 + term1) / 2)

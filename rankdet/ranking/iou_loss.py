@@ -8,12 +8,18 @@ levels beat merged ones), where s(p) is the IoU of p's decoded box with its grou
 
 IoU BP rule (Sec. 3.3, Table 4): in each pair the IoU of the sample with the LOWER
 confidence is detached, so the loss cannot fall by worsening a box; both confidences and
-the other IoU keep their gradients. ``iou_bp='none'`` detaches both IoUs (Table 4, Exp. 8)
-and ``'both'`` detaches neither. On a confidence tie the gradient to either IoU is zero.
+the other IoU keep their gradients. ``iou_bp='none'`` detaches both IoUs (Table 4, Exp. 5
+and 6) and ``'both'`` detaches neither (Exp. 8). On a confidence tie the gradient to either
+IoU is zero.
 
 Decisions where the paper is silent: each unordered pair {i, j}, i != j, counts once
 (L is symmetric in i, j and the i = j terms are the constant L(0)); no dynamic
 re-weighting; the loss of an image is the mean over all its pairs (METHOD.md sec. 3).
+
+Score space (an extension): with ``score_space='logit'`` f is the positive's logit, as in
+the other two terms (one meaning for all enabled terms of ``RankingLoss``). The order of
+the confidences, and so the IoU BP rule, is the same in both spaces; the logit gap is
+unbounded, so ``exp`` of it can be large: pair logit space with ``rank_fn='logistic'``.
 """
 from typing import Optional
 
@@ -24,7 +30,7 @@ from .chunking import chunked_sum
 from .padding import pad_by_group
 from .pairwise import MAX_CHUNK_PAIRS
 from .rank_functions import get_rank_function
-from .validation import check_choice, check_scores, check_shape
+from .validation import SCORE_SPACES, check_choice, check_scores, check_shape
 
 IOU_BP_MODES = ('lower_detached', 'none', 'both')
 
@@ -90,13 +96,14 @@ def iou_ranking_loss(pos_scores: Tensor, pos_ious: Tensor, pos_labels: Tensor,
                      pos_levels: Optional[Tensor] = None, alpha: float = 1.0,
                      rank_fn: str = 'exp', iou_bp: str = 'lower_detached',
                      pos_images: Optional[Tensor] = None,
-                     num_images: Optional[int] = None) -> Tensor:
+                     num_images: Optional[int] = None, score_space: str = 'prob') -> Tensor:
     """IoU-guided ranking loss of the positives of one image (or of a batch), Eq. (6).
 
         loss = mean_{i<j, same class and level} L_rank(-alpha (f_i - f_j)(s_i - s_j))
 
     Args:
-        pos_scores (Tensor[P]): confidences f in [0, 1] of the positives (their GT class).
+        pos_scores (Tensor[P]): confidences f in [0, 1] of the positives (their GT class);
+            any finite logits with ``score_space='logit'``.
         pos_ious (Tensor[P]): IoU s in [0, 1] of each positive's decoded box with its
             assigned ground truth, differentiable through the regression branch.
         pos_labels (Tensor[P]): int class of each positive.
@@ -107,6 +114,7 @@ def iou_ranking_loss(pos_scores: Tensor, pos_ious: Tensor, pos_labels: Tensor,
             IoUs detached) or ``'both'`` (neither detached).
         pos_images (Tensor[P], optional): int image of each positive, for a batch.
         num_images (int, optional): B, required with ``pos_images``.
+        score_space (str): ``'prob'`` (default) or ``'logit'``: what ``pos_scores`` hold.
 
     Returns:
         Tensor[] (Tensor[B] with ``pos_images``): mean over pairs; 0 that still
@@ -114,16 +122,18 @@ def iou_ranking_loss(pos_scores: Tensor, pos_ious: Tensor, pos_labels: Tensor,
 
     Raises:
         ValueError: shapes differ, a score or IoU outside [0, 1] / NaN / inf, negative
-            labels or levels, alpha <= 0, unknown ``rank_fn`` or ``iou_bp``.
+            labels or levels, alpha <= 0, unknown ``rank_fn``, ``iou_bp`` or
+            ``score_space``.
     """
     get_rank_function(rank_fn)
     check_choice(iou_bp, 'iou_bp', IOU_BP_MODES)
+    check_choice(score_space, 'score_space', SCORE_SPACES)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
         raise ValueError(f'alpha must be a number > 0, got {alpha!r}')
     check_shape(pos_scores, 'pos_scores', [None], 'Tensor[P]')
     num_pos = pos_scores.shape[0]
     check_shape(pos_ious, 'pos_ious', [num_pos], f'Tensor[{num_pos}] like pos_scores')
-    check_scores(pos_scores, 'pos_scores')
+    check_scores(pos_scores, 'pos_scores', from_logits=score_space == 'logit')
     check_scores(pos_ious, 'pos_ious')
     check_level_labels(pos_labels, 'pos_labels', num_pos)
     if pos_levels is None:

@@ -40,7 +40,8 @@ class _GatherTopAndClasses(torch.autograd.Function):
 
 
 class ScoreSelection(NamedTuple):
-    """Selected confidences of a batch, f = probabilities in [0, 1]."""
+    """Selected confidences of a batch: f = probabilities in [0, 1], or the logits
+    themselves when selected without sigmoid (the logit score space)."""
     labels: Tensor          # [B, A]: 0..C-1 positive, C background, -1 ignored
     num_classes: int        # C
     max_scores: Tensor      # [B, A]: max_c f_c(a), the score of a background sample
@@ -60,7 +61,8 @@ def select_scores(cls_scores: Tensor, labels: Tensor, from_logits: bool = False)
     Args:
         cls_scores (Tensor[B, A, C]): probabilities, or logits with ``from_logits``.
         labels (Tensor[B, A]): 0..C-1 positive, C background, -1 ignored.
-        from_logits (bool): apply sigmoid to the selected entries.
+        from_logits (bool): apply sigmoid to the selected entries (False for logits
+            ranked as logits, ``score_space='logit'``).
 
     Returns:
         ScoreSelection: K = number of distinct (image, positive class) pairs, P = number

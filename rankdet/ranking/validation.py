@@ -8,6 +8,13 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+#: what the ranking losses compare: sigmoid probabilities (the paper) or raw logits
+SCORE_SPACES = ('prob', 'logit')
+#: how a group of mined negatives counts: as one negative (the paper) or by its size
+GROUP_WEIGHTINGS = ('bin', 'size')
+#: how the class-specific loss combines an image's classes: Eq. (4)'s sum, or a mean
+CLASS_REDUCTIONS = ('sum', 'mean')
+
 
 def check_scores(scores: Tensor, name: str, from_logits: bool = False) -> None:
     """Raise ValueError unless ``scores`` are finite logits or probabilities in [0, 1]."""

@@ -16,7 +16,9 @@ from rankdet.ranking.global_loss import batched_global_ranking_loss
 from rankdet.ranking.mining import check_mining_args
 from rankdet.ranking.rank_functions import get_rank_function
 from rankdet.ranking.selection import ScoreSelection, select_scores
-from rankdet.ranking.validation import check_choice, check_labels, check_scores, check_shape
+from rankdet.ranking.validation import (CLASS_REDUCTIONS, GROUP_WEIGHTINGS, SCORE_SPACES,
+                                        check_choice, check_labels, check_scores,
+                                        check_shape)
 
 REDUCTIONS = ('none', 'mean', 'sum')
 IOU_LEVEL_MODES = ('separate', 'merge')
@@ -27,21 +29,28 @@ class RankingLoss(nn.Module):
     """Global (Eq. 2), class-specific (Eq. 4) and IoU-guided (Eq. 6) ranking losses.
 
     Replaces a dense head's focal ``loss_cls``. Every switch of Table 4 is an argument,
-    so each row of the ablation is a config (arguments beside the defaults)::
+    so each row of the ablation is a config in ``configs2d/ablation/`` (arguments beside
+    the defaults; METHOD.md sec. 3 for the IoU-BP column; paper AP, RetinaNet R50)::
 
-        (1)  use_class=False, use_iou=False, mining='ohem'          global only
-        (2)  use_global=False, use_iou=False, mining='ohem'         class-specific only
-        (3)  use_iou=False, mining='ohem'                           global + class
-        (4)  use_global=False, use_class=False, mining='ohem'       IoU-guided; the head
-             keeps its focal loss beside it
-        (5)  iou_levels='merge', iou_bp='none', mining='ohem'       IoU terms frozen, merged
-        (6)  iou_bp='none', mining='ohem'                           IoU terms frozen
-        (7)  dynamic_reweight=False, mining='ohem'                  no re-weighting z
-        (8)  iou_bp='both', mining='ohem'                           both IoUs optimised
-        (9)  mining='ohem'                                          the IoU BP rule
-        (10) (defaults)                                             group mining
+        (1)  use_class=False, use_iou=False, mining='ohem'        global only         34.2
+        (2)  use_global=False, use_iou=False, mining='ohem'       class-specific only 32.7
+        (3)  use_iou=False, mining='ohem'                         global + class      36.6
+        (4)  use_global=False, use_class=False                    IoU-guided, beside  36.2
+             the head's focal ``loss_pointwise`` (no mining: the IoU term mines nothing)
+        (5)  iou_levels='merge', iou_bp='none', mining='ohem'     IoUs frozen, merged 36.7
+        (6)  iou_bp='none', mining='ohem'                         IoUs frozen         37.0
+        (7)  dynamic_reweight=False, mining='ohem'                no re-weighting z   36.6
+        (8)  iou_bp='both', mining='ohem'                         both IoUs trained   35.4
+        (9)  mining='ohem'                                        the IoU BP rule     37.3
+        (10) (defaults)                                           group mining        37.8
 
     e.g. ``loss_cls=dict(_delete_=True, type='RankingLoss', mining='ohem')``.
+
+    Extensions beyond the paper, each a switch whose default is the paper's behaviour:
+    ``class_reduction='mean'`` (the old mean over classes), ``group_weighting='size'``
+    (a mined bin counts as its members), ``score_space='logit'`` (rank logits, with
+    ``rank_fn='logistic'``), and the head's ``loss_pointwise`` (focal loss beside all
+    three ranking terms, ``configs2d/retinanet/rank-focal-retinanet_r50_fpn_1x_coco.py``).
 
     Args:
         use_global, use_class, use_iou (bool): which terms to compute (all by default).
@@ -62,6 +71,23 @@ class RankingLoss(nn.Module):
             L_rank over pairs (Table 4, Exp. 7).
         reduction (str): ``'mean'`` (default): sum over images / ``avg_factor``;
             ``'sum'``; ``'none'``: per-image losses ``Tensor[B]``.
+        class_reduction (str): how the class-specific term combines an image's classes:
+            ``'sum'`` (default, Eq. 4) or ``'mean'`` over the classes with pairs (weaker
+            by the number of classes per image).
+        group_weighting (str): with group mining, ``'bin'`` (default, the paper: each
+            non-empty bin is one negative) or ``'size'`` (each bin counts as its number of
+            members, as if its mean were repeated that often; no effect with ``'ohem'``
+            or ``'none'`` mining, whose negatives are single samples).
+        score_space (str): what all enabled terms compare: ``'prob'`` (default, the
+            paper: f = sigmoid(logit)) or ``'logit'`` (f = the logit: no flat trap where
+            saturated probabilities stop the gradient). In logit space ``exp`` of a
+            logit gap can be very large: pair it with ``rank_fn='logistic'``. The IoU BP
+            rule's order of confidences is the same in both spaces.
+
+    Flat value: when all compared scores are equal each enabled term's per-image value is
+    ``rankdet.ranking.flat_value(rank_fn)`` = L_rank(0) (1 for ``exp``), except the
+    class-specific term with ``class_reduction='sum'``: L_rank(0) times the image's
+    number of classes with pairs.
 
     Normalisation: each term is a per-image loss (already a weighted mean over pairs,
     over classes, or over IoU pairs). With ``reduction='mean'`` the terms are summed over
@@ -80,7 +106,8 @@ class RankingLoss(nn.Module):
                  ohem_ratio: int = 3, global_groups: int = 15, class_groups: int = 3,
                  iou_levels: str = 'separate', iou_bp: str = 'lower_detached',
                  alpha: float = 1.0, dynamic_reweight: bool = True,
-                 reduction: str = 'mean') -> None:
+                 reduction: str = 'mean', class_reduction: str = 'sum',
+                 group_weighting: str = 'bin', score_space: str = 'prob') -> None:
         super().__init__()
         for name, value in [('use_global', use_global), ('use_class', use_class),
                             ('use_iou', use_iou), ('dynamic_reweight', dynamic_reweight)]:
@@ -102,6 +129,9 @@ class RankingLoss(nn.Module):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
             raise ValueError(f'RankingLoss: alpha must be a number > 0, got {alpha!r}')
         check_choice(reduction, 'reduction', REDUCTIONS)
+        check_choice(class_reduction, 'class_reduction', CLASS_REDUCTIONS)
+        check_choice(group_weighting, 'group_weighting', GROUP_WEIGHTINGS)
+        check_choice(score_space, 'score_space', SCORE_SPACES)
         self.use_global, self.use_class, self.use_iou = use_global, use_class, use_iou
         self.loss_weight_global = float(loss_weight_global)
         self.loss_weight_class = float(loss_weight_class)
@@ -110,6 +140,8 @@ class RankingLoss(nn.Module):
         self.global_groups, self.class_groups = global_groups, class_groups
         self.iou_levels, self.iou_bp, self.alpha = iou_levels, iou_bp, float(alpha)
         self.dynamic_reweight, self.reduction = dynamic_reweight, reduction
+        self.class_reduction, self.group_weighting = class_reduction, group_weighting
+        self.score_space = score_space
 
     @staticmethod
     def num_images_with_positives(target: Tensor, num_classes: int,
@@ -134,7 +166,8 @@ class RankingLoss(nn.Module):
 
         Args:
             pred (Tensor[B, A, C]): classification logits of all anchors of all levels of
-                each image; f = sigmoid(logit). Half precision is computed in float32.
+                each image; f = sigmoid(logit) (f = logit with ``score_space='logit'``).
+                Half precision is computed in float32.
             target (Tensor[B, A]): labels, 0..C-1 positive, C background, -1 ignored.
             weight (Tensor[B, A], optional): label weights; anchors with weight <= 0 are
                 ignored. Weights only select anchors: a ranking pair has no sample weight.
@@ -170,16 +203,17 @@ class RankingLoss(nn.Module):
             check_shape(weight, 'weight', [num_images, num_anchors], shape_text)
             labels = torch.where(weight > 0, labels, torch.full_like(labels, -1))
 
-        selection = select_scores(pred, labels, from_logits=True)
+        selection = select_scores(pred, labels, from_logits=self.score_space == 'prob')
         common = dict(rank_fn=self.rank_fn, mining=self.mining, ohem_ratio=self.ohem_ratio,
-                      reweight=self.dynamic_reweight)
+                      reweight=self.dynamic_reweight, group_weighting=self.group_weighting)
         losses = {}
         if self.use_global:
             losses['loss_rank_global'] = self.loss_weight_global * batched_global_ranking_loss(
                 selection, num_groups=self.global_groups, **common)
         if self.use_class:
             losses['loss_rank_class'] = self.loss_weight_class * batched_class_ranking_loss(
-                selection, num_groups=self.class_groups, **common)
+                selection, num_groups=self.class_groups,
+                class_reduction=self.class_reduction, **common)
         if self.use_iou:
             losses['loss_rank_iou'] = self.loss_weight_iou * self._iou_loss(
                 selection, ious, levels, shape_text)
@@ -213,4 +247,5 @@ class RankingLoss(nn.Module):
         check_scores(pos_ious, 'ious (at positive anchors)')
         return iou_ranking_loss(pos_scores, pos_ious, selection.pos_label, pos_levels,
                                 alpha=self.alpha, rank_fn=self.rank_fn, iou_bp=self.iou_bp,
-                                pos_images=image, num_images=labels.shape[0])
+                                pos_images=image, num_images=labels.shape[0],
+                                score_space=self.score_space)
