@@ -10,3 +10,5 @@ model = dict(
         loss_cls=dict(_delete_=True, type='mmdet.RankingLoss')))
 
 load_from = 'work_dirs/sassd_pswarp_2xb2-onecycle-80e_kitti-3d-car/epoch_80.pth'
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

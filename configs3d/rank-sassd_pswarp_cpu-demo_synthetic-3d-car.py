@@ -5,3 +5,5 @@ model = dict(
     bbox_head=dict(
         type='RankPSWarpHead',
         loss_cls=dict(_delete_=True, type='mmdet.RankingLoss')))
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

@@ -3,3 +3,9 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['rankdet'], allow_failed_imports=False)
+
+# Scalars (losses, learning rate, rank/* health, metrics) go to the run's local files
+# (vis_data/scalars.json) and to TensorBoard: `tensorboard --logdir work_dirs` shows
+# focal and ranking runs side by side.
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')

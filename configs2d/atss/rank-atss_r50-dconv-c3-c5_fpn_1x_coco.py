@@ -7,3 +7,5 @@ model = dict(
         loss_cls=dict(_delete_=True, type='RankingLoss')))
 
 load_from = 'work_dirs/atss_r50-dconv-c3-c5_fpn_1x_coco/epoch_12.pth'
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

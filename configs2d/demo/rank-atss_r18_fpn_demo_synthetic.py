@@ -12,3 +12,5 @@ model = dict(
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.01,
                       override=dict(type='Normal', name='atss_cls', std=0.01,
                                     bias_prob=0.5))))
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

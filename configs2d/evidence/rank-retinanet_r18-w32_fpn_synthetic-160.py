@@ -5,3 +5,5 @@ _base_ = './retinanet_r18-w32_fpn_synthetic-160.py'
 
 model = dict(
     bbox_head=dict(type='RankRetinaHead', loss_cls=dict(_delete_=True, type='RankingLoss')))
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

@@ -11,3 +11,5 @@ model = dict(
 # warm start (METHOD.md): train retinanet_r50_fpn_1x_coco.py first, with tools/train.py's
 # default work dir, or point this at its final checkpoint
 load_from = 'work_dirs/retinanet_r50_fpn_1x_coco/epoch_12.pth'
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

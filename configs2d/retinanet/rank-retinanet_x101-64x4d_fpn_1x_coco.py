@@ -8,3 +8,5 @@ model = dict(
         loss_cls=dict(_delete_=True, type='RankingLoss')))
 
 load_from = 'work_dirs/retinanet_x101-64x4d_fpn_1x_coco/epoch_12.pth'
+
+custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning
