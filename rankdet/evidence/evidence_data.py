@@ -1,5 +1,7 @@
 """The data of ``tools/compare.py``: synthetic sets written (once) under a data folder,
-coco128 read where it lies.
+in three disjoint parts: train and val from generator seed 0 (``<data_dir>/coco``,
+``<data_dir>/kitti``), test from generator seed 1 (the val split of
+``<data_dir>/coco-test``, ``<data_dir>/kitti-test``).
 
 A synthetic set is reused when its ``SYNTHETIC.json`` records the sizes the profile asks
 for, and rebuilt (atomically, by the generators) when it records others, so that a
@@ -14,7 +16,8 @@ from typing import Dict, Iterable
 
 from .experiments import DataSpec
 
-COCO128_FILES = ('annotations/instances_train2017.json', 'train2017')
+#: the generator seed of the train/val sets; the test sets use TEST_SEED
+SEED, TEST_SEED = 0, 1
 
 
 def _same_record(root: Path, cfg) -> bool | None:
@@ -32,12 +35,12 @@ def _same_record(root: Path, cfg) -> bool | None:
 
 
 def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = True,
-                   workers: int = 2) -> Path:
-    """The synthetic COCO shapes set at ``root`` with these sizes (default generator
-    settings otherwise), written unless it is there already."""
+                   workers: int = 2, seed: int = SEED) -> Path:
+    """The synthetic COCO shapes set at ``root`` with these sizes and generator seed
+    (default settings otherwise), written unless it is there already."""
     from rankdet.synthetic import CocoShapesConfig, generate_coco
 
-    cfg = CocoShapesConfig(num_train=num_train, num_val=num_val)
+    cfg = CocoShapesConfig(num_train=num_train, num_val=num_val, seed=seed)
     same = _same_record(root, cfg)
     if same:
         return root
@@ -46,13 +49,13 @@ def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = Tr
 
 
 def synthetic_kitti(root: Path, num_train: int, num_val: int, progress: bool = True,
-                    workers: int = 2) -> Path:
-    """The synthetic KITTI set at ``root`` with these sizes, converted for mmdet3d (info
-    files and GT database), written unless it is there already."""
+                    workers: int = 2, seed: int = SEED) -> Path:
+    """The synthetic KITTI set at ``root`` with these sizes and generator seed, converted
+    for mmdet3d (info files and GT database), written unless it is there already."""
     from data_converters.kitti_converter import kitti_data_prep
     from rankdet.synthetic import KittiSceneConfig, generate_kitti
 
-    cfg = KittiSceneConfig(num_train=num_train, num_val=num_val, num_test=0)
+    cfg = KittiSceneConfig(num_train=num_train, num_val=num_val, num_test=0, seed=seed)
     same = _same_record(root, cfg)
     if not same:
         generate_kitti(root, cfg, overwrite=same is not None, progress=progress,
@@ -63,33 +66,26 @@ def synthetic_kitti(root: Path, num_train: int, num_val: int, progress: bool = T
     return root
 
 
-def check_coco128(root: Path) -> Path:
-    """``root`` if it holds coco128 (COCO layout), else a FileNotFoundError naming what
-    is missing."""
-    missing = [name for name in COCO128_FILES if not (root / name).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f'coco128 not found at {root}: missing {", ".join(missing)}; pass '
-            f'--coco128-root (the shared sample data is ../shared/data/coco128)')
-    return root
-
-
-def prepare_data(spec: DataSpec, needed: Iterable[str], data_dir, coco128_root,
+def prepare_data(spec: DataSpec, needed: Iterable[str], data_dir,
                  progress: bool = True) -> Dict[str, Path]:
-    """The roots of the data sets named in ``needed`` (``coco-synthetic``, ``coco128``,
-    ``kitti-synthetic``), synthetic ones written under ``data_dir`` if absent."""
+    """The roots of the data sets named in ``needed`` (``coco-synthetic``,
+    ``kitti-synthetic``) and of their test sets (``<name>-test``), written under
+    ``data_dir`` if absent."""
     data_dir = Path(data_dir)
     roots = {}
     for name in sorted(set(needed)):
         if name == 'coco-synthetic':
             roots[name] = synthetic_coco(data_dir / 'coco', spec.coco_train, spec.coco_val,
                                          progress)
+            # the test images: seed 1's val split (its one training image is not used)
+            roots[name + '-test'] = synthetic_coco(data_dir / 'coco-test', 1, spec.coco_test,
+                                                   progress, seed=TEST_SEED)
         elif name == 'kitti-synthetic':
             roots[name] = synthetic_kitti(data_dir / 'kitti', spec.kitti_train,
                                           spec.kitti_val, progress)
-        elif name == 'coco128':
-            roots[name] = check_coco128(Path(coco128_root))
+            roots[name + '-test'] = synthetic_kitti(data_dir / 'kitti-test', 1,
+                                                    spec.kitti_test, progress, seed=TEST_SEED)
         else:
-            raise ValueError(f'unknown data set {name!r}; expected coco-synthetic, '
-                             f'coco128 or kitti-synthetic')
+            raise ValueError(f'unknown data set {name!r}; expected coco-synthetic or '
+                             f'kitti-synthetic')
     return roots

@@ -1,58 +1,195 @@
-"""What ``tools/compare.py`` runs: pairs of detectors (a focal baseline and its ranking
-twin), their data, lengths and seeds, and the ablation's loss variants.
+"""What ``tools/compare.py`` runs, declared before any run: the data sets and their
+three-way split, each data set's converged focal warm start, the loss variants and
+their continuations, seeds and test settings.
 
-Every pair follows METHOD.md's warm start: the focal config trains ``iters`` iterations
-from random weights (``warm``), then two runs start from that checkpoint with a fresh
-schedule of ``iters`` iterations: ``focal`` (the baseline, trained on) and ``rank`` (the
-ranking losses). Both continuations share the seed, so they see the same images in the
-same order with the same augmentation; only the loss differs.
+The protocol (the paper's, at the scale of two CPU cores):
 
-Profiles:
-    ``evidence``: ``make evidence`` (at most an hour on two cores).
-    ``ablation``: ``make ablation``, Table 4's rows on the synthetic 2D set.
-    ``long-warm-start``: the synthetic 2D pair from a warm start twice as long and a
-        shorter continuation, nearer the paper's fine-tuning of a trained detector.
-    ``tiny``: the same pipeline in a minute or two, for the tests.
+1. **Data.** Each synthetic set is written once with three disjoint parts: train and val
+   from generator seed 0 (its ``train``/``val`` splits), test from generator seed 1 (its
+   ``val`` split). Every choice between variants is made on val; the headline numbers
+   are on test.
+2. **Warm start.** One focal run per data set, from random weights, validated every
+   ``eval_every`` iterations on val; it stops once val AP has not risen by more than
+   ``min_delta`` for ``patience`` validations (not before ``min_iters``, at most
+   ``max_iters``), and its best checkpoint is the shared start of every seed and
+   variant. Its learning rate stays constant after the warm-up, so that a plateau is
+   the model's, not the schedule's. It is kept and reused across reruns.
+3. **Continuations.** From that checkpoint each variant trains ``iters`` iterations
+   with a fresh schedule (linear warm-up, cosine decay), per seed: the same images in
+   the same order with the same augmentation for every variant; only the loss differs.
+4. **Tests.** Each continuation is validated on val (headline settings) and tested on
+   test twice from the same checkpoint: the headline view with the paper's settings
+   (2D: score 0.05, soft-NMS at IoU 0.6, 100 per image; 3D: SA-SSD's own ``test_cfg``)
+   and a second view with ``score_thr=0``.
+5. **Variants** (:data:`VARIANTS`): focal; paper; ohem; size; logit; rank+focal, on the
+   2D set with 3 seeds; SA-SSD for focal, paper and the best 2D extension, chosen
+   automatically by mean val AP among :data:`EXTENSIONS` (see :func:`choose_best`).
+
+Sizing of ``evidence`` (measured figures, two one-thread processes side by side: 2D
+RetinaNet 0.20 s/iter, SA-SSD 1.15 s/iter; a test pass over 500 images ~1 min, so
+~0.12 s/image, and SA-SSD about 0.35 s/frame; start-up, gradient norms and pair analysis
+~0.5 min per run):
+
+- data, written once: 2000 + 150 + 250 images and 200 + 50 + 80 frames, ~2.5 min;
+- 2D warm start: at most 2000 iter x 0.20 s = 6.7 min + 10 validations x 150 images x
+  0.12 s = 3 min, ~10 min; the 3D warm start beside it on the other core: at most 640
+  iter x 1.15 s = 12.3 min + 8 validations x 50 frames x 0.35 s = 2.3 min, ~15 min; the
+  2D continuations start on the first core as soon as the 2D warm start ends;
+- 2D continuation: 250 iter x 0.20 s = 0.8 min + val 150 x 0.12 s = 0.3 min + test
+  2 x 250 x 0.12 s = 1.0 min + 0.5 min = 2.6 min; 6 variants x 3 seeds = 18 runs = 47
+  process-min;
+- 3D continuation: 80 iter x 1.15 s = 1.5 min + val 50 x 0.35 s = 0.3 min + test 2 x
+  80 x 0.35 s = 0.9 min + 0.5 min = 3.2 min; 3 variants x 3 seeds = 9 runs = 29
+  process-min;
+- continuations: 76 process-min on 2 processes = 38 min, plus ~3 min where the three
+  best-extension runs wait for the 2D val results: ~41 min (the rerun with warm starts
+  and data kept, limit 45);
+- first run: 2.5 + 15 (3D warm start; the 2D one and the first 2D continuations beside
+  it) + 38 - 4 (2D continuations done beside the 3D warm start) + 3 = ~55 min (limit
+  75); at the warm starts' longest.
+
+Profiles: ``evidence`` (``make evidence``), ``ablation`` (``make ablation``: Table 4's
+switches from the same warm start, seed 0; it reuses the evidence runs it shares),
+``tiny`` and ``tiny-ablation`` (the same pipeline in about a minute, for the tests).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Dict, Optional, Sequence, Tuple
 
 CONFIGS_2D = 'configs2d/evidence'
 CONFIGS_3D = 'configs3d'
 
+#: test views: (name, test_cfg changes); the first is the headline
+TEST_VIEWS = (('paper', {}), ('thr0', {'score_thr': 0.0}))
+#: the 2D test settings of the paper (METHOD.md): score 0.05, soft-NMS IoU 0.6, 100 per
+#: image (the evidence model's base config scores every box; the job sets these)
+PAPER_TEST_2D = dict(score_thr=0.05, nms=dict(type='soft_nms', iou_threshold=0.6),
+                     max_per_img=100)
+#: the val metric that stops the warm start and chooses the best extension
+MONITOR = {'2d': 'AP', '3d': '3D_AP40_moderate'}
+
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The data sets a profile uses.
-
-    ``coco_train``/``coco_val``: synthetic COCO-format shapes (tools/make_synthetic.py coco);
-    ``kitti_train``/``kitti_val``: synthetic KITTI-format frames (make_synthetic.py kitti).
-    """
+    """Image (COCO) and frame (KITTI) counts of the synthetic sets' three parts."""
 
     coco_train: int
     coco_val: int
+    coco_test: int
     kitti_train: int
     kitti_val: int
+    kitti_test: int
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """A focal warm start trained until its val AP stops improving.
+
+    Attributes:
+        max_iters: the longest it may train.
+        eval_every: iterations between validations (on val).
+        patience: stop after this many validations without a rise above ``min_delta``.
+        min_delta: the smallest rise of the monitored val AP that counts (2D: COCO AP in
+            0-1; 3D: KITTI AP R40 in percent).
+        min_iters: no stop before this (a 3D detector's AP stays 0 for a while).
+        seed: its seed (one warm start per data set, shared by every seed).
+    """
+
+    max_iters: int
+    eval_every: int
+    patience: int
+    min_delta: float
+    min_iters: int = 0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.eval_every <= self.max_iters:
+            raise ValueError(f'WarmStart: need 0 < eval_every <= max_iters, got '
+                             f'{self.eval_every}, {self.max_iters}')
+        if self.patience < 1 or self.min_delta < 0:
+            raise ValueError(f'WarmStart: need patience >= 1 and min_delta >= 0, got '
+                             f'{self.patience}, {self.min_delta}')
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A loss of the comparison, from the pair's focal or ranking config.
+
+    Attributes:
+        name: run folder and table row.
+        label: one line for the report.
+        loss_cls: ``RankingLoss`` arguments changed from the defaults.
+        loss: ``'focal'`` (the focal config) or ``'rank'`` (the ranking config).
+        pointwise: keep the focal config's focal loss as the head's ``loss_pointwise``
+            beside the ranking losses (2D heads only).
+    """
+
+    name: str
+    label: str
+    loss_cls: Dict = field(default_factory=dict)
+    loss: str = 'rank'
+    pointwise: bool = False
+
+    def supports(self, kind: str) -> bool:
+        """Whether the heads of ``kind`` (``2d``/``3d``) can train this variant (SA-SSD's
+        ranking head has no ``loss_pointwise``)."""
+        return not (self.pointwise and kind == '3d')
+
+
+# The declared variants (issue 13; do not change them after a run).
+VARIANTS = (
+    Variant('focal', 'focal loss (the baseline, trained on)', loss='focal'),
+    Variant('paper', "the paper's ranking losses (RankingLoss defaults: group mining, "
+                     'sum over classes, probabilities, exp)'),
+    Variant('ohem', 'OHEM instead of group mining', dict(mining='ohem')),
+    Variant('size', "group mining with groups weighted by their size",
+            dict(group_weighting='size')),
+    Variant('logit', 'ranking on logits with the logistic L_rank',
+            dict(score_space='logit', rank_fn='logistic')),
+    Variant('rank+focal', "the paper's ranking losses plus the focal loss (loss_pointwise)",
+            pointwise=True),
+)
+VARIANT_BY_NAME = {v.name: v for v in VARIANTS}
+#: the extensions among which the best (on 2D val) goes on to SA-SSD
+EXTENSIONS = ('ohem', 'size', 'logit', 'rank+focal')
+#: the run of a 3D pair that trains the variant chosen on the 2D val split
+BEST = 'best-2d'
+
+# Table 4's switches on top of the defaults (METHOD.md section 3's mapping; the paper's
+# rows use OHEM, these keep group mining unless the row is about mining).
+ABLATION_VARIANTS = (
+    Variant('paper', 'Exp. 10: all three terms, group mining, IoU-BP rule (paper 37.8)'),
+    Variant('no-global', 'without the global term (no Table 4 row)', dict(use_global=False)),
+    Variant('no-class', 'without the class-specific term (no Table 4 row)',
+            dict(use_class=False)),
+    Variant('no-iou', 'without the IoU-guided term (as Exp. 3, 36.6 with OHEM)',
+            dict(use_iou=False)),
+    Variant('ohem', 'Exp. 9: OHEM instead of group mining (paper 37.3)', dict(mining='ohem')),
+    Variant('iou-bp-both', 'as Exp. 8: no IoU-BP rule, both IoUs trained (35.4 with OHEM)',
+            dict(iou_bp='both')),
+    Variant('iou-bp-none', 'as Exp. 6: both IoUs frozen (37.0 with OHEM)',
+            dict(iou_bp='none')),
+)
 
 
 @dataclass(frozen=True)
 class Pair:
-    """A focal detector and its ranking twin, compared on one data set.
+    """A detector on one data set: its warm start and the variants continued from it.
 
     Attributes:
         name: folder and table name, e.g. ``2d-synthetic``.
         kind: ``2d`` (mmdet, COCO metric) or ``3d`` (mmdet3d, KITTI metric).
         focal_config, rank_config: the two configs (paths from the repository root).
-        data: ``coco-synthetic``, ``coco128`` or ``kitti-synthetic``.
-        iters: length of each continuation (and of the warm start, unless
-            ``warm_iters`` is set).
-        seeds: one comparison per seed.
-        cfg_options: ``--cfg-options`` for both sides (tiny profiles shrink batches).
-        analysis_max_images: pair analysis on the first images of the test set only.
+        data: ``coco-synthetic`` or ``kitti-synthetic``.
+        warm: the warm start.
+        iters: length of each continuation.
+        seeds: continuations per variant.
+        variants: names from :data:`VARIANTS` (or :data:`ABLATION_VARIANTS`), and
+            :data:`BEST` for the best 2D extension.
+        cfg_options: ``--cfg-options`` of every run (tiny profiles shrink batches).
+        analysis_max_images: pair analysis on the first test images only.
         description: one line for the report.
-        warm_iters: length of the warm start, if not ``iters``.
     """
 
     name: str
@@ -60,97 +197,115 @@ class Pair:
     focal_config: str
     rank_config: str
     data: str
+    warm: WarmStart
     iters: int
     seeds: Tuple[int, ...]
+    variants: Tuple[str, ...]
     cfg_options: Dict = field(default_factory=dict)
-    analysis_max_images: int | None = None
+    analysis_max_images: Optional[int] = None
     description: str = ''
-    warm_iters: int | None = None
-
-    @property
-    def warm_length(self) -> int:
-        return self.warm_iters or self.iters
-
-
-@dataclass(frozen=True)
-class Variant:
-    """An ablation row: the ranking config with some ``RankingLoss`` arguments changed."""
-
-    name: str
-    label: str
-    loss_cls: Dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A profile: its data, pairs and (for the ablation) loss variants."""
+    """A profile: its data, pairs and variant table."""
 
     profile: str
     data: DataSpec
     pairs: Tuple[Pair, ...]
-    variants: Tuple[Variant, ...] = ()
+    variants: Tuple[Variant, ...] = VARIANTS
     gradient_batches: int = 4
 
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(f'{self.profile}: no variant {name!r}; declared: '
+                       f'{[v.name for v in self.variants]}')
+
+
+def choose_best(val_ap: Dict[str, Sequence[float]], kind: str = '3d',
+                candidates: Sequence[str] = EXTENSIONS) -> dict:
+    """The best extension by mean val AP (2D), among those ``kind``'s heads can train.
+
+    Args:
+        val_ap: variant name -> its val AP per seed (headline test settings).
+        kind: the kind of detector it will run on.
+        candidates: the extensions, in declared order (ties go to the earlier).
+
+    Returns:
+        dict: ``chosen``, ``best_on_val`` (the best of all candidates), ``val_ap`` (mean
+        per candidate), ``reason``.
+    """
+    means = {}
+    for name in candidates:
+        values = [v for v in val_ap.get(name, ()) if v is not None]
+        if not values:
+            raise ValueError(f'no val AP for extension {name!r}; got {sorted(val_ap)}')
+        means[name] = sum(values) / len(values)
+    ranked = sorted(candidates, key=lambda n: -means[n])  # stable: ties keep the order
+    best = ranked[0]
+    chosen = next((n for n in ranked if VARIANT_BY_NAME[n].supports(kind)), None)
+    if chosen is None:
+        raise ValueError(f'none of {list(candidates)} can train a {kind} head')
+    reason = f'highest mean 2D val AP ({means[best]:.4f})'
+    if chosen != best:
+        reason = (f'{best} has the highest mean 2D val AP ({means[best]:.4f}) but no {kind} '
+                  f'form (its head has no loss_pointwise); {chosen} is next '
+                  f'({means[chosen]:.4f})')
+    return dict(chosen=chosen, best_on_val=best, val_ap=means, reason=reason)
+
+
+PROFILES = ('evidence', 'ablation', 'tiny', 'tiny-ablation')
 
 SYNTHETIC_2D = dict(
     name='2d-synthetic', kind='2d',
     focal_config=f'{CONFIGS_2D}/retinanet_r18-w32_fpn_synthetic-160.py',
     rank_config=f'{CONFIGS_2D}/rank-retinanet_r18-w32_fpn_synthetic-160.py',
     data='coco-synthetic',
-    description='RetinaNet R18 (half width) on synthetic shapes, 5 classes, held-out '
-                'validation images')
-COCO128 = dict(
-    name='coco128', kind='2d',
-    focal_config=f'{CONFIGS_2D}/retinanet_r18-w32_fpn_coco128-320.py',
-    rank_config=f'{CONFIGS_2D}/rank-retinanet_r18-w32_fpn_coco128-320.py',
-    data='coco128',
-    description='RetinaNet R18 (half width) on coco128, 80 classes; validation = '
-                'training images (a fitting check)')
+    description='RetinaNet R18 (half width) on synthetic shapes, 5 classes')
 SYNTHETIC_3D = dict(
     name='3d-synthetic', kind='3d',
     focal_config=f'{CONFIGS_3D}/sassd_pswarp_cpu-demo_synthetic-3d-car.py',
     rank_config=f'{CONFIGS_3D}/rank-sassd_pswarp_cpu-demo_synthetic-3d-car.py',
     data='kitti-synthetic',
-    description='SA-SSD (PSWarp, CPU-demo range and voxels) on synthetic LiDAR frames, '
-                'car, held-out validation frames')
+    description='SA-SSD (PSWarp, CPU-demo range and voxels) on synthetic LiDAR frames, car')
 
-ABLATION_VARIANTS = (
-    Variant('rank', 'all three terms (group mining, lower IoU detached)'),
-    Variant('no-global', 'without the global term', dict(use_global=False)),
-    Variant('no-class', 'without the class-specific term', dict(use_class=False)),
-    Variant('no-iou', 'without the IoU-guided term', dict(use_iou=False)),
-    Variant('ohem', 'OHEM instead of group mining', dict(mining='ohem')),
-    Variant('iou-bp-both', 'IoU back-propagation rule off (gradient through both IoUs)',
-            dict(iou_bp='both')),
-)
-
-PROFILES = ('evidence', 'ablation', 'long-warm-start', 'tiny', 'tiny-ablation')
+EVIDENCE_DATA = DataSpec(2000, 150, 250, 200, 50, 80)
+WARM_2D = WarmStart(max_iters=2000, eval_every=200, patience=3, min_delta=0.003,
+                    min_iters=600)
+WARM_3D = WarmStart(max_iters=640, eval_every=80, patience=3, min_delta=0.5, min_iters=320)
+TINY_DATA = DataSpec(8, 4, 4, 4, 2, 2)
+TINY_WARM = WarmStart(max_iters=6, eval_every=2, patience=1, min_delta=0.0)
+TINY_WARM_3D = WarmStart(max_iters=4, eval_every=2, patience=1, min_delta=0.0)
 
 
 def make_plan(profile: str) -> Plan:
     """The :class:`Plan` of a profile (see the module docstring)."""
+    evidence_2d = Pair(**SYNTHETIC_2D, warm=WARM_2D, iters=250, seeds=(0, 1, 2),
+                       variants=tuple(v.name for v in VARIANTS), analysis_max_images=100)
     if profile == 'evidence':
-        return Plan(profile, DataSpec(2000, 500, 200, 100), (
-            Pair(**SYNTHETIC_2D, iters=800, seeds=(0, 1, 2)),
-            Pair(**COCO128, iters=120, seeds=(0,)),
-            Pair(**SYNTHETIC_3D, iters=150, seeds=(0, 1, 2)),
+        return Plan(profile, EVIDENCE_DATA, (
+            evidence_2d,
+            Pair(**SYNTHETIC_3D, warm=WARM_3D, iters=80, seeds=(0, 1, 2),
+                 variants=('focal', 'paper', BEST), analysis_max_images=40),
         ))
     if profile == 'ablation':
-        return Plan(profile, DataSpec(2000, 500, 200, 100),
-                    (Pair(**SYNTHETIC_2D, iters=800, seeds=(0,)),),
-                    variants=ABLATION_VARIANTS)
-    if profile == 'long-warm-start':
-        return Plan(profile, DataSpec(2000, 500, 200, 100), (
-            Pair(**dict(SYNTHETIC_2D, name='2d-synthetic-long-warm-start'), warm_iters=1600,
-                 iters=400, seeds=(0, 1, 2)),))
-    tiny_2d = dict(SYNTHETIC_2D, iters=2, seeds=(0,),
+        ablation_2d = replace(evidence_2d, seeds=(0,), variants=('focal',) + tuple(
+            v.name for v in ABLATION_VARIANTS))
+        return Plan(profile, EVIDENCE_DATA, (ablation_2d,),
+                    variants=(VARIANTS[0],) + ABLATION_VARIANTS)
+    tiny_2d = Pair(**SYNTHETIC_2D, warm=TINY_WARM, iters=2, seeds=(0,),
+                   variants=('focal', 'paper', 'ohem'),
                    cfg_options={'train_dataloader.batch_size': 2})
     if profile == 'tiny':
-        return Plan(profile, DataSpec(8, 4, 4, 2), (
-            Pair(**tiny_2d),
-            Pair(**dict(SYNTHETIC_3D, iters=2, seeds=(0,))),
-        ), gradient_batches=1)
+        return Plan(profile, TINY_DATA, (
+            tiny_2d,
+            Pair(**SYNTHETIC_3D, warm=TINY_WARM_3D, iters=2, seeds=(0,),
+                 variants=('focal', BEST)),
+        ), variants=VARIANTS, gradient_batches=1)
     if profile == 'tiny-ablation':
-        return Plan(profile, DataSpec(8, 4, 4, 2), (Pair(**tiny_2d),),
-                    variants=ABLATION_VARIANTS[:2], gradient_batches=1)
+        return Plan(profile, TINY_DATA,
+                    (replace(tiny_2d, variants=('focal', 'paper', 'no-global')),),
+                    variants=(VARIANTS[0],) + ABLATION_VARIANTS, gradient_batches=1)
     raise ValueError(f'unknown profile {profile!r}; expected one of {PROFILES}')

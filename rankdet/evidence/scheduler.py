@@ -4,7 +4,8 @@ jobs it needs (a continuation after its warm start).
 Each job runs ``python -m rankdet.evidence.job JOB_DIR/job.json`` with one compute thread
 (on a small machine two one-thread processes train faster than one two-thread process)
 and writes its output to ``JOB_DIR/job.log``. A job whose ``result.json`` records the same
-spec is not run again, so an interrupted comparison resumes where it stopped. When a job
+spec is not run again, so an interrupted comparison resumes where it stopped (a job whose
+spec depends on other results is checked once they are in). When a job
 fails, the others still running are stopped and the error names the job and its log.
 """
 from __future__ import annotations
@@ -25,11 +26,16 @@ from .job import write_json
 
 @dataclass
 class Job:
-    """A job: its name, spec (see :mod:`rankdet.evidence.job`) and the jobs it needs."""
+    """A job: its name, spec (see :mod:`rankdet.evidence.job`) and the jobs it needs.
+
+    ``resolve``, if given, makes the spec from the results of the ``after`` jobs once
+    they are done (the best 2D extension's runs on SA-SSD); until then ``spec`` needs
+    only ``work_dir``."""
 
     name: str
     spec: dict
     after: List[str] = field(default_factory=list)
+    resolve: Optional[Callable[[Dict[str, dict]], dict]] = None
 
     @property
     def work_dir(self) -> Path:
@@ -82,14 +88,27 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
     # otherwise
     needed = {dep for job in jobs for dep in job.after}
     pending = sorted(jobs, key=lambda job: job.name not in needed)
-    for job in list(pending):
-        earlier = job.finished_result()
-        if earlier is not None:
-            results[job.name] = earlier
-            pending.remove(job)
-            log(f'{job.name}: done earlier, result kept ({job.work_dir / "result.json"})')
+    ready_specs = set()
+
+    def ready(job: Job) -> bool:
+        """Whether ``job`` can go (its spec resolved); a job done earlier with the same
+        spec goes to ``results`` at once."""
+        if not all(dep in results for dep in job.after):
+            return False
+        if job.name not in ready_specs:
+            if job.resolve is not None:
+                job.spec = job.resolve(results)
+            ready_specs.add(job.name)
+            earlier = job.finished_result()
+            if earlier is not None:
+                results[job.name] = earlier
+                pending.remove(job)
+                log(f'{job.name}: done earlier, result kept ({job.work_dir / "result.json"})')
+                return False
+        return True
+
     running: Dict[str, tuple] = {}
-    total, started_all = len(pending), time.perf_counter()
+    total, started_all, launched = len(pending), time.perf_counter(), 0
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 
     def stop_all():
@@ -110,10 +129,16 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
         previous = signal.signal(signal.SIGTERM, terminated)
     try:
         while pending or running:
-            for job in list(pending):
-                if len(running) >= workers:
-                    break
-                if all(dep in results for dep in job.after):
+            progressed = True
+            while progressed:  # results kept from earlier runs can unlock others
+                progressed = False
+                for job in list(pending):
+                    kept = len(results)
+                    if not ready(job):
+                        progressed |= len(results) > kept
+                        continue
+                    if len(running) >= workers:
+                        break
                     job.work_dir.mkdir(parents=True, exist_ok=True)
                     spec_file = job.work_dir / 'job.json'
                     write_json(spec_file, job.spec)
@@ -124,12 +149,13 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
                         stdout=handle, stderr=subprocess.STDOUT, env=env)
                     running[job.name] = (process, job, handle, time.perf_counter())
                     pending.remove(job)
-                    done = total - len(pending) - len(running)
-                    log(f'[{_clock(started_all)}] start {job.name} ({done + len(running)}'
-                        f'/{total})')
+                    launched += 1
+                    log(f'[{_clock(started_all)}] start {job.name} ({launched}/{total})')
             if pending and not running:
                 stuck = {job.name: job.after for job in pending}
                 raise ValueError(f'jobs wait on each other or on failed jobs: {stuck}')
+            if not pending and not running:
+                break
             time.sleep(poll_seconds)
             for name, (process, job, handle, began) in list(running.items()):
                 code = process.poll()
