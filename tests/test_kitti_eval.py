@@ -604,3 +604,55 @@ def test_dontcare_regions_forgive_2d_false_positives_only():
                  for _ in range(frames)]
     _, result = kitti_eval(no_region, dt_annos, 'Car')
     assert result['KITTI/Car_2D_AP40_easy_strict'] < 60.0
+
+
+def test_aos_rows_stay_when_the_first_frame_holds_only_dontcare():
+    """mmdet3d decides on AOS from the first frame whose first box has a valid alpha;
+    a first frame of DontCare boxes only (alpha -10) must not remove the AOS rows."""
+    gt_annos, dt_annos = nonempty_first(*synthetic_frames(40, 3))
+    text, plain = kitti_eval(gt_annos, dt_annos, ['Car'], eval_types=['bbox'])
+    assert 'aos  AP11' in text
+    dontcare = dict(name=np.array(['DontCare']), truncated=np.array([-1.0]),
+                    occluded=np.array([-1.0]), alpha=np.array([-10.0]),
+                    bbox=np.array([[5.0, 229.9, 214.1, 367.6]]),
+                    dimensions=np.array([[-1.0, -1.0, -1.0]]),
+                    location=np.array([[-1000.0, -1000.0, -1000.0]]),
+                    rotation_y=np.array([-10.0]))
+    no_dt = {key: value[:0] for key, value in dt_annos[0].items()}
+    gt_annos, dt_annos = [dontcare] + gt_annos, [no_dt] + dt_annos
+    text, result = kitti_eval(gt_annos, dt_annos, ['Car'], eval_types=['bbox'])
+    assert text.count('aos  AP11') == 2 and text.count('aos  AP40') == 2  # strict, loose
+    assert result == plain  # the DontCare-only frame changes no AP
+    # as mmdet3d's kitti_eval, which shows the AOS rows too
+    mmdet3d_kitti_eval = _mmdet3d_kitti_eval()
+    ref_text, _ = mmdet3d_kitti_eval(gt_annos, dt_annos, ['Car'], eval_types=['bbox'])
+    assert [line.split(':')[0] for line in text.splitlines()] == \
+        [line.split(':')[0] for line in ref_text.splitlines()]
+    # no frame with a valid alpha at all: no AOS rows
+    text, _ = kitti_eval([dontcare] * 3, [no_dt] * 3, ['Car'], eval_types=['bbox'])
+    assert 'aos' not in text
+
+
+def test_long_evaluations_show_progress_and_short_ones_stay_quiet(capsys, monkeypatch):
+    gt_annos, dt_annos = synthetic_frames(20, 9)
+    lines = []
+    kitti_eval(gt_annos, dt_annos, ['Car'], echo=lines.append)
+    assert lines == []  # well under the 5 s before the first line
+    assert capsys.readouterr().err == ''
+
+    from rankdet import progress
+
+    class Slow(progress.Progress):  # every step seems to take 2 s
+        def __init__(self, *args, **kwargs):
+            ticks = iter(range(0, 10_000, 2))
+            super().__init__(*args, clock=lambda: float(next(ticks)), **kwargs)
+
+    import importlib
+    monkeypatch.setattr(importlib.import_module('rankdet.evaluation.kitti_eval'),
+                        'Progress', Slow)
+    kitti_eval(gt_annos, dt_annos, ['Car', 'Pedestrian'], echo=lines.append)
+    steps = 3 * (1 + 2 * 3 * 2)  # per metric: the overlaps, then class x difficulty x 2
+    assert lines[0].startswith(f'KITTI evaluation of 20 frames (bbox, bev, 3d), steps: '
+                               f'3/{steps} (8%), 6 s, about 1 min 12 s left')
+    assert lines[-1] == f'KITTI evaluation of 20 frames (bbox, bev, 3d), steps: done, ' \
+                        f'{steps} in 1 min 20 s'

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..progress import Progress
+
 __all__ = ['kitti_eval', 'CLASS_NAMES']
 
 CLASS_NAMES = ('Car', 'Pedestrian', 'Cyclist', 'Van', 'Person_sitting')
@@ -177,11 +179,15 @@ def _ignore_flags(gt, dt, class_name, difficulty):
     return ignored_gt, ignored_dt, int((ignored_gt == 0).sum())
 
 
-def _precision_curves(gt, dt, dc_start, dc_bbox, metric, class_ids, compute_aos):
+def _precision_curves(gt, dt, dc_start, dc_bbox, metric, class_ids, compute_aos,
+                      progress):
     """Precision and orientation similarity at the 41 recall steps:
-    two ``float64[num_class, 3 (difficulty), 2 (strict, loose), 41]``."""
+    two ``float64[num_class, 3 (difficulty), 2 (strict, loose), 41]``. ``progress``
+    (:class:`rankdet.progress.Progress`) counts the overlaps and each (class,
+    difficulty, threshold) as one step."""
     from . import kitti_matching
     overlaps, ov_start = _overlaps(gt, dt, metric)
+    progress.update()
     metric_id = METRICS.index(metric)
     shape = (len(class_ids), len(DIFFICULTIES), len(MIN_OVERLAPS), NUM_SAMPLE_PTS)
     precision, aos = np.zeros(shape), np.zeros(shape)
@@ -190,6 +196,7 @@ def _precision_curves(gt, dt, dc_start, dc_bbox, metric, class_ids, compute_aos)
             ignored_gt, ignored_dt, num_valid_gt = _ignore_flags(
                 gt, dt, CLASS_NAMES[class_id], d)
             for k, min_overlap in enumerate(MIN_OVERLAPS[:, metric_id, class_id]):
+                progress.update()
                 scores = kitti_matching.tp_scores(
                     overlaps, ov_start, gt.start, dt.start, ignored_gt, ignored_dt,
                     dt.score, min_overlap)
@@ -252,12 +259,16 @@ def _check_eval_types(eval_types):
 
 
 def _has_alpha(gt, dt):
-    """mmdet3d's test: AOS when a detection has alpha != -10 and the ground truth's
-    first box (of the first frame with any) has a valid alpha."""
-    return bool((dt.alpha != -10).any()) and len(gt.alpha) > 0 and gt.alpha[0] != -10
+    """mmdet3d's test: AOS when a detection has alpha != -10 and some frame's first
+    ground truth box has alpha != -10 (mmdet3d loops over the frames until one does;
+    a frame of only DontCare boxes, alpha -10, does not end the search). Frames
+    without ground truth are passed over (mmdet3d would fail on them)."""
+    firsts = gt.start[:-1][np.diff(gt.start) > 0]  # first box of each non-empty frame
+    return bool((dt.alpha != -10).any()) and bool((gt.alpha[firsts] != -10).any())
 
 
-def kitti_eval(gt_annos, dt_annos, current_classes, eval_types=('bbox', 'bev', '3d')):
+def kitti_eval(gt_annos, dt_annos, current_classes, eval_types=('bbox', 'bev', '3d'),
+               echo=None):
     """KITTI evaluation of detections against ground truth, frame by frame.
 
     Args:
@@ -267,6 +278,8 @@ def kitti_eval(gt_annos, dt_annos, current_classes, eval_types=('bbox', 'bev', '
             ``CLASS_NAMES`` ('Car', 'Pedestrian', 'Cyclist', 'Van', 'Person_sitting').
         eval_types (list[str]): subset of 'bbox', 'bev', '3d' (and 'aos', which needs
             'bbox'; AOS is also computed whenever the orientations are valid).
+        echo (callable, optional): receives progress lines (with the time left) when
+            the evaluation runs longer than a few seconds; default: stderr.
 
     Returns:
         tuple[str, dict[str, float]]: the printed table, and the APs keyed like
@@ -289,10 +302,14 @@ def kitti_eval(gt_annos, dt_annos, current_classes, eval_types=('bbox', 'bev', '
     compute_aos = 'bbox' in eval_types and _has_alpha(gt, dt)
 
     ap11, ap40 = {}, {}
-    for metric in METRICS:
-        if metric in eval_types:
+    metrics = [metric for metric in METRICS if metric in eval_types]
+    steps = len(metrics) * (1 + len(class_ids) * len(DIFFICULTIES) * len(MIN_OVERLAPS))
+    with Progress(steps, f'KITTI evaluation of {len(gt_annos)} frames ('
+                  f'{", ".join(metrics)}), steps', echo=echo) as progress:
+        for metric in metrics:
             precision, aos = _precision_curves(gt, dt, dc_start, dc_bbox, metric,
-                                               class_ids, compute_aos and metric == 'bbox')
+                                               class_ids, compute_aos and metric == 'bbox',
+                                               progress)
             ap11[metric], ap40[metric] = _ap11(precision), _ap40(precision)
             if metric == 'bbox' and compute_aos:
                 ap11['aos'], ap40['aos'] = _ap11(aos), _ap40(aos)

@@ -3,7 +3,8 @@
 mmdet3d's ``KittiMetric`` formats predictions into KITTI annotation dicts and calls
 mmdet3d's ``kitti_eval``, whose BEV and 3D overlaps need numba-CUDA. This metric keeps
 everything but that call, which goes to :func:`rankdet.evaluation.kitti_eval.kitti_eval`
-(same inputs, same keys and numbers, numba on the CPU)::
+(same inputs, same keys and numbers, numba on the CPU; progress with the time left
+when it runs longer than a few seconds)::
 
     val_evaluator = dict(type='RankKittiMetric', ann_file=data_root + 'kitti_infos_val.pkl',
                          metric='bbox')
@@ -49,7 +50,8 @@ class RankKittiMetric(KittiMetric):
             else:
                 eval_types = ['bbox', 'bev', '3d']
             ap_result_str, ap_dict_ = kitti_eval(
-                gt_annos, results_dict[name], classes, eval_types=eval_types)
+                gt_annos, results_dict[name], classes, eval_types=eval_types,
+                echo=lambda line: print_log(line, logger=logger or 'current'))
             for ap_type, ap in ap_dict_.items():
                 ap_dict[f'{name}/{ap_type}'] = float(f'{ap:.4f}')
             print_log(f'Results of {name}:\n' + ap_result_str, logger=logger)
