@@ -3,6 +3,7 @@ objects trains. Built on real coco128 images, copied with edits into a temporary
 """
 import copy
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -149,3 +150,104 @@ def test_images_without_objects_train(tmp_path, coco128_root, coco128_json):
     assert all(torch.isfinite(v) for v in log.values())
     assert log['loss_rank_global'] > 0 and log['loss_bbox'] > 0
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+
+
+# ---- boxes mmdet drops, and images checked before the first iteration ----
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def warnings_logged():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    handler = Collect()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_dropped_boxes_are_counted_and_reported_once(tmp_path, coco128_root, coco128_json,
+                                                     warnings_logged):
+    """A negative-width box and one under a pixel high: mmdet drops them without a word;
+    one warning names each (annotation, image, file) and a second dataset on the same
+    file (the demo's val set) does not repeat it."""
+    ids = ids_with_objects(coco128_json, 3)
+    bad = []
+
+    def edit(data):
+        first, second = data['annotations'][0], data['annotations'][-1]
+        first['bbox'][2] = -12.0
+        second['bbox'][3] = 0.5
+        bad.extend([first, second])
+
+    root = small_set(tmp_path / 'coco', coco128_root, coco128_json, ids, edit)
+    dataset = DATASETS.build(dataset_cfg(root))
+    assert sorted((b['ann_id'], b['reason']) for b in dataset.dropped_boxes) == sorted([
+        (bad[0]['id'], 'negative width -12.0'), (bad[1]['id'], 'height 0.5 is under 1 pixel')])
+    kept = sum(len(dataset.get_data_info(i)['instances']) for i in range(len(dataset)))
+    assert kept == len([a for a in coco128_json['annotations'] if a['image_id'] in ids]) - 2
+    reports = [m for m in warnings_logged if 'box(es) are not used' in m]
+    assert len(reports) == 1
+    assert reports[0].startswith(f"CheckedCocoDataset: {root / 'annotations'}"
+                                 f"/instances_train2017.json: 2 box(es) are not used")
+    for ann in bad:
+        name = next(im['file_name'] for im in coco128_json['images']
+                    if im['id'] == ann['image_id'])
+        assert f"annotation {ann['id']} of image {ann['image_id']} ({name})" in reports[0]
+    DATASETS.build(dataset_cfg(root, test_mode=True))
+    assert len([m for m in warnings_logged if 'box(es) are not used' in m]) == 1
+
+
+def test_bad_images_stop_the_build_naming_each(tmp_path, coco128_root, coco128_json,
+                                               monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.delenv('RANKDET_CACHE_DIR', raising=False)
+    ids = ids_with_objects(coco128_json, 4)
+    root = small_set(tmp_path / 'coco', coco128_root, coco128_json, ids)
+    images = sorted((root / 'train2017').iterdir())
+    images[0].write_bytes(images[0].read_bytes()[:20_000])
+    images[2].unlink()
+    from rankdet.datasets.file_check import DataCheckError
+    with pytest.raises(DataCheckError) as err:
+        DATASETS.build(dataset_cfg(root))
+    assert sorted(Path(p).name for p, _ in err.value.bad) == [images[0].name, images[2].name]
+    assert 'instances_train2017.json' in str(err.value)
+    dataset = DATASETS.build(dataset_cfg(root, check_files=False))  # the switch
+    assert len(dataset) == 4
+
+
+def test_training_stops_before_the_first_iteration_on_a_bad_val_image(
+        tmp_path, coco128_root, coco128_json, monkeypatch):
+    """The runner builds the train and the val set before its first iteration: a bad
+    image of the val set stops it there, before any checkpoint."""
+    from mmengine.runner import Runner
+    from rankdet.datasets.file_check import DataCheckError
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.delenv('RANKDET_CACHE_DIR', raising=False)
+    ids = ids_with_objects(coco128_json, 4)
+    train = small_set(tmp_path / 'train', coco128_root, coco128_json, ids)
+    val = small_set(tmp_path / 'val', coco128_root, coco128_json, ids)
+    truncated = sorted((val / 'train2017').iterdir())[1]
+    truncated.write_bytes(truncated.read_bytes()[:20_000])
+
+    cfg = Config.fromfile(str(DEMO))
+    cfg.train_dataloader.dataset = dataset_cfg(train)
+    cfg.val_dataloader.dataset.update(data_root=f'{val}/')
+    cfg.val_evaluator.ann_file = str(val / 'annotations' / 'instances_train2017.json')
+    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
+    cfg.train_cfg.update(max_iters=2, val_interval=1)
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(DataCheckError) as err:
+        runner.train()
+    assert [p for p, _ in err.value.bad] == [str(truncated)]
+    assert 'truncated JPEG' in str(err.value)
+    assert runner.iter == 0 and not list((tmp_path / 'work').glob('*.pth'))

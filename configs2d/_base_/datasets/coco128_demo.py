@@ -34,6 +34,8 @@ train_dataloader = dict(
         # coco128 has two images without objects: they train as all background
         filter_cfg=dict(filter_empty_gt=False),
         pipeline=train_pipeline,
+        # every image is checked before the first iteration (False: no check)
+        check_files=True,
         backend_args=backend_args))
 val_dataloader = dict(
     batch_size=1,
@@ -48,11 +50,12 @@ val_dataloader = dict(
         data_prefix=dict(img='train2017/'),
         test_mode=True,
         pipeline=test_pipeline,
+        check_files=True,
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='CocoMetric',
+    type='RankCocoMetric',  # mmdet's CocoMetric (pycocotools) with progress
     ann_file=data_root + ann_file,
     metric='bbox',
     format_only=False,

@@ -32,6 +32,8 @@ train_dataloader = dict(
         data_prefix=dict(img='train2017/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline,
+        # every image is checked before the first iteration (False: no check)
+        check_files=True,
         backend_args=backend_args))
 val_dataloader = dict(
     batch_size=1,
@@ -46,11 +48,12 @@ val_dataloader = dict(
         data_prefix=dict(img='val2017/'),
         test_mode=True,
         pipeline=test_pipeline,
+        check_files=True,
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='CocoMetric',  # pycocotools COCOeval
+    type='RankCocoMetric',  # mmdet's CocoMetric (pycocotools) with progress
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric='bbox',
     format_only=False,

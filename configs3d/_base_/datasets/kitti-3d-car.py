@@ -1,6 +1,6 @@
 # KITTI cars, LiDAR only, for mmdet3d 1.4 info files written by tools/create_data.py
 # (kitti_infos_{train,val}.pkl, training/velodyne_reduced, the GT-sampling database).
-dataset_type = 'KittiDataset'
+dataset_type = 'CheckedKittiDataset'  # KittiDataset that checks its scans
 data_root = 'data/kitti/'
 class_names = ['Car']
 point_cloud_range = [0, -40, -3, 70.4, 40, 1]
@@ -53,6 +53,8 @@ train_dataloader = dict(
         ann_file='kitti_infos_train.pkl',
         data_prefix=dict(pts='training/velodyne_reduced'),
         pipeline=train_pipeline,
+        # every scan is checked before the first iteration (False: no check)
+        check_files=True,
         modality=input_modality,
         test_mode=False,
         metainfo=metainfo,
@@ -70,6 +72,7 @@ val_dataloader = dict(
         data_prefix=dict(pts='training/velodyne_reduced'),
         ann_file='kitti_infos_val.pkl',
         pipeline=test_pipeline,
+        check_files=True,
         modality=input_modality,
         test_mode=True,
         metainfo=metainfo,

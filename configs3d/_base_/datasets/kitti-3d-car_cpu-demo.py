@@ -1,7 +1,7 @@
 # KITTI-format car sets for the CPU demo: the KITTI car pipeline on a smaller range,
 # [0, 35.2] x [-20, 20] x [-3, 1] m, and batches light enough for 2 CPU cores. Info files
 # by tools/create_data.py; data_root is the synthetic set of tools/make_synthetic.py.
-dataset_type = 'KittiDataset'
+dataset_type = 'CheckedKittiDataset'  # KittiDataset that checks its scans
 data_root = 'data/synthetic/kitti/'
 class_names = ['Car']
 point_cloud_range = [0, -20, -3, 35.2, 20, 1]
@@ -56,6 +56,8 @@ train_dataloader = dict(
         ann_file='kitti_infos_train.pkl',
         data_prefix=dict(pts='training/velodyne_reduced'),
         pipeline=train_pipeline,
+        # every scan is checked before the first iteration (False: no check)
+        check_files=True,
         modality=input_modality,
         test_mode=False,
         metainfo=metainfo,
@@ -73,6 +75,7 @@ val_dataloader = dict(
         data_prefix=dict(pts='training/velodyne_reduced'),
         ann_file='kitti_infos_val.pkl',
         pipeline=test_pipeline,
+        check_files=True,
         modality=input_modality,
         test_mode=True,
         metainfo=metainfo,
