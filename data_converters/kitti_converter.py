@@ -40,6 +40,7 @@ Paths inside the infos are file names; mmdet3d's ``KittiDataset`` joins them wit
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,8 +203,9 @@ def _instances(labels: KittiLabels, calib: KittiCalib, points) -> list[dict]:
 
 
 def frame_info(root, sample_idx: int, training: bool):
-    """Read one frame; return its info entry, its reduced scan ``float32[N, 4]`` and the
-    object names of its label file (empty for the testing split).
+    """Read one frame; return its info entry, its reduced scan ``float32[N, 4]``, its
+    labels (:class:`KittiLabels`, with the line of each object; none for the testing
+    split) and the paths it read (``calib``, ``image``, ``velodyne``, ``label``).
 
     Errors name the file (and line, for labels and calibrations) that is missing or
     malformed.
@@ -239,13 +241,12 @@ def frame_info(root, sample_idx: int, training: bool):
                           Tr_velo_to_cam=velo_to_cam.tolist(),
                           Tr_imu_to_velo=calib.Tr_imu_to_velo.astype(np.float32).tolist()),
         instances=[])
-    names = []
+    labels = KittiLabels.empty()
     if training:
         labels = read_label(paths['label'])
-        names = labels.names
         info['instances'] = _instances(labels, calib, points)
         info['cam_instances'] = dict(CAM2=_cam_instances(labels, calib.P2, image_shape))
-    return info, points, names
+    return info, points, labels, paths
 
 
 def kitti_metainfo(names) -> dict:
@@ -310,10 +311,20 @@ def kitti_data_prep(root_path, info_prefix: str = 'kitti', out_dir=None,
         if 'test' in split_ids:
             reduced_dirs[False] = stage.folder('testing/velodyne_reduced')
         infos, names = {}, {}
+        unknown, empty = [], []  # reported once, after the conversion
         for key in tqdm(frames, desc=f'{info_prefix} infos and reduced scans',
                         disable=not progress):
             training, sample_idx = key
-            infos[key], points, names[key] = frame_info(root, sample_idx, training)
+            infos[key], points, labels, paths = frame_info(root, sample_idx, training)
+            names[key] = labels.names
+            unknown += [(paths['label'], line, name) for name, line in
+                        zip(labels.names, labels.line if labels.line is not None else [])
+                        if name not in KITTI_CLASSES and name != 'DontCare']
+            if len(points) == 0:
+                objects = [line for name, line in zip(
+                    labels.names, labels.line if labels.line is not None else [])
+                    if name != 'DontCare']
+                empty.append((paths['velodyne'], paths.get('label'), objects))
             write_points(reduced_dirs[training] / f'{sample_idx:06d}.bin', points)
 
         keys = {split: [(split != 'test', i) for i in ids] for split, ids in split_ids.items()}
@@ -330,4 +341,58 @@ def kitti_data_prep(root_path, info_prefix: str = 'kitti', out_dir=None,
                 out_dir=stage.root, info_prefix=info_prefix, classes=KITTI_CLASSES,
                 progress=progress)
         stage.publish()
+    report_unknown_classes(unknown)
+    report_empty_scans(empty)
     return {key: out / rel for key, rel in products.items()}
+
+
+class KittiDataWarning(UserWarning):
+    """The KITTI folder holds data that the conversion keeps but training cannot use."""
+
+
+def _lines(numbers) -> str:
+    """``[1, 2, 3, 7]`` -> ``'lines 1-3, 7'``."""
+    spans, numbers = [], sorted(numbers)
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    text = ', '.join(f'{a}' if a == b else f'{a}-{b}' for a, b in spans)
+    return ('line ' if len(numbers) == 1 else 'lines ') + text
+
+
+def report_unknown_classes(unknown) -> None:
+    """One warning naming each object (``(label file, line, name)``) whose class is
+    neither a KITTI class nor DontCare: it is kept with label -1, so it is never
+    trained on or evaluated."""
+    if not unknown:
+        return
+    listed = '\n'.join(f'  {path}:{line}: {name!r}' for path, line, name in unknown)
+    warnings.warn(
+        f'{len(unknown)} object(s) of a class that KITTI does not have '
+        f'({", ".join(KITTI_CLASSES)} or DontCare) are kept in the infos with label -1, '
+        f'so they are neither trained on nor evaluated; correct the class names:\n'
+        f'{listed}', KittiDataWarning, stacklevel=3)
+
+
+def report_empty_scans(empty) -> None:
+    """One warning naming each scan (``(velodyne path, label path, object lines)``) with
+    no point in camera 2's field of view: its objects get ``num_lidar_pts`` 0 and no
+    GT-database files, and its reduced scan is empty, which the dataset check before
+    training reports (``check_files``)."""
+    if not empty:
+        return
+    rows = []
+    for scan, label, objects in empty:
+        size = scan.stat().st_size
+        what = 'empty (0 bytes)' if size == 0 else f'no point in the camera view ({size} bytes)'
+        row = f'  {scan}: {what}'
+        if objects:
+            row += f'; {len(objects)} object(s) get 0 points: {label} {_lines(objects)}'
+        rows.append(row)
+    warnings.warn(
+        f'{len(empty)} scan(s) have no point in the camera view: their objects get '
+        f'num_lidar_pts 0 and no GT-database files, and training stops at the dataset '
+        f'check until they are replaced:\n' + '\n'.join(rows), KittiDataWarning,
+        stacklevel=3)

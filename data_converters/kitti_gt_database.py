@@ -1,7 +1,8 @@
 """The ground-truth database for GT-sampling augmentation (mmdet3d's ``ObjectSample``).
 
-For every labelled object of the train split (DontCare excluded), the points of the
-reduced scan inside its LiDAR box are saved, moved so that the box's bottom centre is the
+For every labelled object of the train split (DontCare excluded) whose reduced scan
+holds points (a frame with an empty scan adds nothing), the points inside its LiDAR box
+are saved, moved so that the box's bottom centre is the
 origin, as ``{prefix}_gt_database/{sample_idx}_{class}_{k}.bin`` (float32 x, y, z,
 intensity; ``k`` counts the frame's labelled objects). ``{prefix}_dbinfos_train.pkl``
 maps each class name to a list of records in mmdet3d 1.4's format, which
@@ -60,6 +61,10 @@ def create_groundtruth_database(data_list, reduced_dir, out_dir, info_prefix: st
             continue
         sample_idx = info['sample_idx']
         points = read_points(Path(reduced_dir) / info['lidar_points']['lidar_path'])
+        if len(points) == 0:
+            # an empty scan would give one empty file per object, and GT sampling would
+            # paste boxes without points; the converter reports such scans
+            continue
         lidar2cam = np.array(info['images']['CAM2']['lidar2cam'])
         boxes = camera_to_lidar_boxes([inst['bbox_3d'] for inst in instances],
                                       lidar2cam).astype(np.float32)  # [M, 7]

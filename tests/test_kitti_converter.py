@@ -411,3 +411,137 @@ def test_create_data_tool_reports_the_bad_line(kitti_sample_root, tmp_path):
     with pytest.raises(SystemExit, match='create_data.py: error: .*' + message):
         tool.main(['kitti', '--root-path', str(root), '--out-dir', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
+
+
+# ---- data that converts but cannot train: counted and reported once ----
+
+def fifteen_cars(data):
+    car = 'Car 0.00 0 1.55 614.24 181.78 727.31 284.77 1.57 1.73 4.15 {x:.2f} 1.75 13.22 1.62'
+    return ''.join(car.format(x=-7.0 + k) + '\n' for k in range(15)).encode()
+
+
+def test_empty_scan_is_reported_and_writes_no_empty_database_files(kitti_sample_root,
+                                                                   tmp_path):
+    """A 0-byte scan whose 15 labelled cars get 0 points: one warning names the scan and
+    the 15 label lines, and the GT database gets no (empty) files for them."""
+    from data_converters.kitti_converter import KittiDataWarning
+    root = link_root(kitti_sample_root, tmp_path / 'kitti', edit={
+        'training/velodyne/000000.bin': lambda data: b'',
+        'training/label_2/000000.txt': fifteen_cars})
+    out = tmp_path / 'out'
+    with pytest.warns(KittiDataWarning) as caught:
+        kitti_data_prep(root, out_dir=out, progress=False)
+    messages = [str(w.message) for w in caught if w.category is KittiDataWarning]
+    assert len(messages) == 1, messages
+    assert '1 scan(s) have no point' in messages[0]
+    assert (f"{root / 'training/velodyne/000000.bin'}: empty (0 bytes); 15 object(s) get 0 "
+            f"points: {root / 'training/label_2/000000.txt'} lines 1-15") in messages[0]
+    assert sorted(p.name for p in (out / 'kitti_gt_database').iterdir()) == ['3_Car_0.bin']
+    db = load(out / 'kitti_dbinfos_train.pkl')
+    assert [e['image_idx'] for v in db.values() for e in v] == [3]
+    frame0 = load(out / 'kitti_infos_train.pkl')['data_list'][0]
+    assert [i['num_lidar_pts'] for i in frame0['instances']] == [0] * 15
+    assert (out / 'training' / 'velodyne_reduced' / '000000.bin').stat().st_size == 0
+
+
+def test_unknown_classes_are_reported_once_with_file_and_line(kitti_sample_root, tmp_path):
+    from data_converters.kitti_converter import KittiDataWarning
+    root = link_root(kitti_sample_root, tmp_path / 'kitti', edit={
+        'training/label_2/000001.txt': lambda d: d.replace(b'Cyclist', b'Bicycle'),
+        'training/label_2/000004.txt': lambda d: d.replace(b'Car 0.00 0 1.88', b'car 0.00 0 1.88')})
+    with pytest.warns(KittiDataWarning) as caught:
+        kitti_data_prep(root, out_dir=tmp_path / 'out', with_gt_database=False,
+                        progress=False)
+    messages = [str(w.message) for w in caught if w.category is KittiDataWarning]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith('2 object(s) of a class that KITTI does not have')
+    assert f"{root / 'training/label_2/000001.txt'}:3: 'Bicycle'" in messages[0]
+    assert f"{root / 'training/label_2/000004.txt'}:2: 'car'" in messages[0]
+    infos = load(tmp_path / 'out' / 'kitti_infos_trainval.pkl')
+    assert infos['metainfo']['categories']['Bicycle'] == -1
+
+
+def test_the_sample_converts_without_warnings(kitti_sample_root, tmp_path):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        kitti_data_prep(kitti_sample_root, out_dir=tmp_path / 'out', with_gt_database=False,
+                        progress=False)
+
+
+# ---- staging folders of killed runs ----
+
+STAGER = '''
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location('staged_output', sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+with module.StagedOutput(sys.argv[2], ['kitti_gt_database'], name='kitti_create_data') as s:
+    (s.folder('kitti_gt_database') / 'big.bin').write_bytes(bytes(100000))
+    print(s.root, flush=True)
+    time.sleep(120)
+'''
+
+
+def start_stager(out):
+    """A process inside StagedOutput (as create_data is while it converts); returns the
+    process and its staging folder."""
+    import subprocess
+    proc = subprocess.Popen([sys.executable, '-c', STAGER,
+                             str(ROOT / 'data_converters' / 'staged_output.py'), str(out)],
+                            stdout=subprocess.PIPE, text=True)
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_next_run_removes_the_staging_folder_of_a_killed_run_only(kitti_sample_root,
+                                                                  tmp_path):
+    """SIGKILL leaves the hidden staging folder; the next run removes it, but never the
+    staging folder of a run that is still going, nor one made on another machine."""
+    import json
+    import signal
+    out = tmp_path / 'out'
+    killed, killed_stage = start_stager(out)
+    live, live_stage = start_stager(out)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert killed_stage.is_dir() and killed_stage.name.startswith(
+            f'.kitti_create_data.{killed.pid}.')
+        # a swap folder of an interrupted publish by the killed process
+        old = out / f'.kitti_gt_database.{killed.pid}.0123abcd.old'
+        old.mkdir()
+        # a dead pid here, but the folder belongs to another machine's run
+        remote = out / f'.kitti_create_data.{killed.pid}.89abcdef.tmp'
+        remote.mkdir()
+        (remote / 'owner.json').write_text(json.dumps(dict(host='another-machine', pid=1)))
+
+        kitti_data_prep(kitti_sample_root, out_dir=out, progress=False)
+        assert not killed_stage.exists() and not old.exists()
+        assert live_stage.is_dir() and (live_stage / 'kitti_gt_database' / 'big.bin').is_file()
+        assert remote.is_dir()
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith('.'))
+    assert hidden == sorted([live_stage.name, remote.name])
+
+
+def test_staging_folders_from_before_a_restart_are_stale(tmp_path):
+    """This process runs, but the folder with its pid was made before the machine last
+    started (another boot id): it is stale; with this boot's id it is kept."""
+    import json
+    import os
+    from data_converters.staged_output import _boot_id, remove_stale
+    if _boot_id() is None:
+        pytest.skip('no /proc/sys/kernel/random/boot_id on this system')
+    import socket
+    folders = {}
+    for boot in ('before-the-restart', _boot_id()):
+        folder = tmp_path / f'.kitti_create_data.{os.getpid()}.{len(folders):08x}.tmp'
+        folder.mkdir()
+        (folder / 'owner.json').write_text(json.dumps(dict(
+            host=socket.gethostname(), boot_id=boot, pid=os.getpid())))
+        folders[boot] = folder
+    assert remove_stale(tmp_path, 'kitti_create_data') == [folders['before-the-restart']]
+    assert folders[_boot_id()].is_dir()

@@ -124,6 +124,19 @@ def test_label_malformed(tmp_path, text, message):
         read_label(path)
 
 
+def test_label_lines_are_kept_for_messages(tmp_path):
+    """Each object knows its line in the file (blank lines counted), and keeps it
+    through select(): converters name 'file:line' when they report an object."""
+    car = 'Car 0.00 0 1.55 614.24 181.78 727.31 284.77 1.57 1.73 4.15 1.00 1.75 13.22 1.62\n'
+    path = tmp_path / 'label.txt'
+    path.write_text(car + '\n' + car.replace('Car', 'Bus') + '\n\n' + car)
+    labels = read_label(path)
+    assert labels.names == ['Car', 'Bus', 'Car']
+    assert labels.line.tolist() == [1, 3, 6]
+    assert labels.select([False, True, True]).line.tolist() == [3, 6]
+    assert random_labels(np.random.default_rng(0), 2).select([1]).line is None
+
+
 def test_labels_check_shapes():
     with pytest.raises(ValueError, match=r'KittiLabels.bbox must have shape \(2, 4\)'):
         KittiLabels(['Car', 'Car'], [0, 0], [0, 0], [0, 0], np.zeros((2, 3)),

@@ -39,6 +39,7 @@ class KittiLabels:
     location: np.ndarray            # float64[N, 3] x y z, bottom centre, camera frame
     rotation_y: np.ndarray          # float64[N]
     score: np.ndarray | None = None  # float64[N] for detections; None for ground truth
+    line: np.ndarray | None = None   # int64[N] line of each object in its file (1-based)
 
     def __post_init__(self):
         self.names = [str(n) for n in self.names]
@@ -47,8 +48,10 @@ class KittiLabels:
                   'hwl': (n, 3), 'location': (n, 3), 'rotation_y': (n,)}
         if self.score is not None:
             shapes['score'] = (n,)
+        if self.line is not None:
+            shapes['line'] = (n,)
         for name, shape in shapes.items():
-            dtype = np.int64 if name == 'occluded' else np.float64
+            dtype = np.int64 if name in ('occluded', 'line') else np.float64
             value = np.asarray(getattr(self, name), dtype=dtype)
             if value.size == 0:  # [] for a file without objects
                 value = value.reshape(0, *shape[1:])
@@ -71,13 +74,14 @@ class KittiLabels:
         return KittiLabels(
             [self.names[i] for i in index], self.truncated[index], self.occluded[index],
             self.alpha[index], self.bbox[index], self.hwl[index], self.location[index],
-            self.rotation_y[index], None if self.score is None else self.score[index])
+            self.rotation_y[index], None if self.score is None else self.score[index],
+            None if self.line is None else self.line[index])
 
     def camera_boxes(self) -> np.ndarray:
         """Boxes as ``float64[N, 7]`` (x, y, z, l, h, w, ry): mmdet3d's
         ``CameraInstance3DBoxes`` layout (bottom centre, sizes along camera x, y, z)."""
-        h, w, l = self.hwl.T
-        return np.column_stack([self.location, l, h, w, self.rotation_y])
+        h, w, length = self.hwl.T
+        return np.column_stack([self.location, length, h, w, self.rotation_y])
 
 
 def _number(token: str, field: str, where: str) -> float:
@@ -103,19 +107,20 @@ def parse_label_lines(lines, source='<label>') -> KittiLabels:
         if values[1] != int(values[1]):
             raise ValueError(f'{where}: field \'occluded\' must be an integer '
                              f'(0, 1, 2, 3 or -1), got {tokens[2]!r}')
-        rows.append((tokens[0], values))
+        rows.append((tokens[0], values, lineno))
     if not rows:
         return KittiLabels.empty()
-    with_score = {len(v) == 15 for _, v in rows}
+    with_score = {len(v) == 15 for _, v, _ in rows}
     if len(with_score) > 1:
         raise ValueError(f'{source}: some lines have a score (16 fields) and some do not; '
                          f'a label file is either ground truth or detections')
-    table = np.array([v for _, v in rows], dtype=np.float64)  # [N, 14 or 15]
+    table = np.array([v for _, v, _ in rows], dtype=np.float64)  # [N, 14 or 15]
     return KittiLabels(
-        names=[name for name, _ in rows], truncated=table[:, 0],
+        names=[name for name, _, _ in rows], truncated=table[:, 0],
         occluded=table[:, 1].astype(np.int64), alpha=table[:, 2], bbox=table[:, 3:7],
         hwl=table[:, 7:10], location=table[:, 10:13], rotation_y=table[:, 13],
-        score=table[:, 14] if with_score == {True} else None)
+        score=table[:, 14] if with_score == {True} else None,
+        line=np.array([lineno for _, _, lineno in rows], dtype=np.int64))
 
 
 def read_label(path) -> KittiLabels:
