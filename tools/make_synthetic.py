@@ -50,6 +50,13 @@ def parse_args(argv=None):
                       help='shapes drawn per image (annotated unless hidden too much)')
     coco.add_argument('--max-occlusion', type=float, default=CocoShapesConfig.max_occlusion,
                       help='shapes hidden more than this share are not annotated')
+    coco.add_argument('--object-radius', type=float, nargs=2, metavar=('MIN_PX', 'MAX_RATIO'),
+                      default=[CocoShapesConfig.min_radius, CocoShapesConfig.max_radius_ratio],
+                      help='shape radii, log-uniform from MIN_PX pixels to MAX_RATIO times '
+                           "the image's shorter side")
+    coco.add_argument('--clutter', type=int, nargs=2, metavar=('MIN', 'MAX'),
+                      default=[CocoShapesConfig.min_clutter, CocoShapesConfig.max_clutter],
+                      help='unlabelled lines, scribbles and dots per image')
 
     kitti = parser.add_argument_group('KITTI LiDAR')
     kitti.add_argument('--num-test', type=int, default=KittiSceneConfig.num_test,
@@ -59,6 +66,8 @@ def parse_args(argv=None):
                        help='cars per frame')
     kitti.add_argument('--empty-ratio', type=float, default=KittiSceneConfig.empty_ratio,
                        help='share of frames without any car')
+    kitti.add_argument('--min-distance', type=float, default=KittiSceneConfig.min_distance,
+                       help='nearest car centre from the sensor (metres)')
     kitti.add_argument('--max-distance', type=float, default=KittiSceneConfig.max_distance,
                        help='farthest car centre from the sensor (metres)')
     kitti.add_argument('--num-beams', type=int, default=LidarModel.num_beams,
@@ -74,7 +83,9 @@ def coco_config(args) -> CocoShapesConfig:
         num_val=CocoShapesConfig.num_val if args.num_val is None else args.num_val,
         seed=args.seed, num_classes=args.num_classes, min_size=args.image_size[0],
         max_size=args.image_size[1], min_objects=args.objects[0], max_objects=args.objects[1],
-        max_occlusion=args.max_occlusion)
+        max_occlusion=args.max_occlusion, min_radius=args.object_radius[0],
+        max_radius_ratio=args.object_radius[1], min_clutter=args.clutter[0],
+        max_clutter=args.clutter[1])
 
 
 def kitti_config(args) -> KittiSceneConfig:
@@ -82,7 +93,8 @@ def kitti_config(args) -> KittiSceneConfig:
         num_train=KittiSceneConfig.num_train if args.num_train is None else args.num_train,
         num_val=KittiSceneConfig.num_val if args.num_val is None else args.num_val,
         num_test=args.num_test, seed=args.seed, min_cars=args.cars[0], max_cars=args.cars[1],
-        empty_ratio=args.empty_ratio, max_distance=args.max_distance,
+        empty_ratio=args.empty_ratio, min_distance=args.min_distance,
+        max_distance=args.max_distance,
         lidar=LidarModel(num_beams=args.num_beams, azimuth_resolution_deg=args.azimuth_res))
 
 

@@ -53,6 +53,10 @@ class CocoShapesConfig:
     max_clutter: int = 10
     max_occlusion: float = 0.7     # objects hidden more than this are not annotated
     min_visible_pixels: int = 20   # and neither are those with fewer visible pixels
+    # object radii are log-uniform from min_radius pixels to max_radius_ratio times the
+    # image's shorter side (the defaults make shapes 12 px across up to 60 % of the side)
+    min_radius: float = MIN_OBJECT_SIZE / 2
+    max_radius_ratio: float = 0.3
 
     def __post_init__(self):
         if not 1 <= self.num_classes <= len(SHAPES):
@@ -70,6 +74,13 @@ class CocoShapesConfig:
                              f'num_val={self.num_val}')
         if not 0 <= self.max_occlusion < 1:
             raise ValueError(f'max_occlusion must be in [0, 1), got {self.max_occlusion}')
+        if not 0 < self.max_radius_ratio <= 0.5:
+            raise ValueError(f'max_radius_ratio must be in (0, 0.5], got '
+                             f'{self.max_radius_ratio}')
+        if not MIN_OBJECT_SIZE / 2 <= self.min_radius <= self.max_radius_ratio * self.min_size:
+            raise ValueError(f'need {MIN_OBJECT_SIZE / 2} <= min_radius <= max_radius_ratio '
+                             f'* min_size ({self.max_radius_ratio * self.min_size:g}) pixels, '
+                             f'got {self.min_radius}')
 
     @property
     def categories(self) -> list[dict]:
@@ -239,11 +250,11 @@ def make_image(cfg: CocoShapesConfig, split: str, index: int):
         _draw_clutter(rng, canvas, on_top=False)
 
     category_ids, whole_areas = [], []  # per object; whole: pixels in or outside the image
-    max_radius = 0.3 * min(width, height)
+    max_radius = cfg.max_radius_ratio * min(width, height)
     for k in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1))):
         category = int(rng.integers(cfg.num_classes))
         # log-uniform sizes: small objects are as common as large ones
-        radius = float(np.exp(rng.uniform(np.log(MIN_OBJECT_SIZE / 2), np.log(max_radius))))
+        radius = float(np.exp(rng.uniform(np.log(cfg.min_radius), np.log(max_radius))))
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         angle = rng.uniform(0, 2 * np.pi)
         aspect = rng.uniform(0.4, 0.65)
