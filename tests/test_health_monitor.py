@@ -4,6 +4,7 @@ of every ranking term against RankingLoss itself evaluated with all scores equal
 "flat" means), for every switch that changes it. Seconds on the CPU."""
 import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,14 +101,17 @@ LOSS_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize('settings', LOSS_SETTINGS, ids=lambda s: str(s) or 'defaults')
+# a given avg_factor (a head's divisor) goes with the mean reduction only
+FLAT_CASES = [(settings, avg_factor) for settings in LOSS_SETTINGS for avg_factor in (None, 3.0)
+              if avg_factor is None or settings.get('reduction', 'mean') == 'mean']
+
+
+@pytest.mark.parametrize('settings, avg_factor', FLAT_CASES,
+                         ids=lambda v: (str(v) or 'defaults') if isinstance(v, dict) else str(v))
 @pytest.mark.parametrize('score', [0.0, -30.0])
-@pytest.mark.parametrize('avg_factor', [None, 3.0])
-def test_flat_values_are_the_loss_with_all_scores_equal(settings, score, avg_factor):
+def test_flat_values_are_the_loss_with_all_scores_equal(settings, avg_factor, score):
     """RankingLoss on equal logits is the definition of the flat value; -30 is a
     saturated detector (sigmoid 1e-13), where the trap occurs."""
-    if avg_factor is not None and settings.get('reduction', 'mean') != 'mean':
-        pytest.skip('avg_factor goes with the mean reduction only')
     loss = RankingLoss(**settings)
     labels, levels = flat_case_labels()
     weights = (labels >= 0).float()
@@ -178,3 +182,23 @@ def test_hook_is_found_from_mmdet_and_mmdet3d_scopes():
         with DefaultScope.overwrite_default_scope(scope):
             hook = registry.build(dict(type='RankingHealthHook', saturation_iters=7))
         assert isinstance(hook, RankingHealthHook) and hook.saturation_iters == 7
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / 'configs2d').glob('*/*.py')) + sorted((ROOT / 'configs3d').glob('*.py'))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: f'{p.parent.name}/{p.name}')
+def test_every_config_logs_to_tensorboard_and_every_ranking_config_monitors(path):
+    """Issue 14 (TensorBoard beside the local files) and issue 13 (the health monitor on
+    in every ranking run), pinned config by config."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(path))
+    if 'model' not in cfg:  # a _base_ fragment
+        return
+    backends = [b['type'] for b in cfg.visualizer.vis_backends]
+    assert 'LocalVisBackend' in backends and 'TensorboardVisBackend' in backends, backends
+    head = cfg.model.bbox_head.type
+    hooks = [h['type'] for h in cfg.get('custom_hooks') or []]
+    assert ('RankingHealthHook' in hooks) == head.startswith('Rank'), (head, hooks)

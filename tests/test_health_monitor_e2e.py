@@ -122,10 +122,10 @@ def test_focal_baseline_logs_the_confidence_statistics(synthetic_coco, tmp_path,
     def with_hook(cfg):
         cfg.custom_hooks = [dict(type='RankingHealthHook')]
 
-    records, _ = train_2d(FOCAL_CONFIG, synthetic_coco, tmp_path / 'focal', iters=10,
-                          log_every=5, monkeypatch=monkeypatch, edit=with_hook)
+    records, _ = train_2d(FOCAL_CONFIG, synthetic_coco, tmp_path / 'focal', iters=6,
+                          log_every=3, monkeypatch=monkeypatch, edit=with_hook)
     logged = [r for r in records if 'loss' in r]
-    assert [r['step'] for r in logged] == [2, 5, 10]
+    assert [r['step'] for r in logged] == [2, 3, 6]
     for record in logged:
         assert 0 < record['rank/pos_score_mean'] < 1
         assert 0 <= record['rank/bg_above_0.2'] <= 1
@@ -139,13 +139,13 @@ def test_ohem_from_a_collapsed_start_is_flagged_saturated_and_warned_once(
         head.loss_cls.mining = 'ohem'
         # every class score sigmoid(-30) ~ 1e-13: the flat region of the sigmoid
         head.init_cfg.override.bias_prob = 1e-13
-        cfg.custom_hooks = [dict(type='RankingHealthHook', saturation_iters=5)]
+        cfg.custom_hooks = [dict(type='RankingHealthHook', saturation_iters=4)]
 
-    records, log_dir = train_2d(RANK_CONFIG, synthetic_coco, tmp_path / 'ohem', iters=12,
-                                log_every=4, monkeypatch=monkeypatch, edit=collapsed_ohem)
+    records, log_dir = train_2d(RANK_CONFIG, synthetic_coco, tmp_path / 'ohem', iters=9,
+                                log_every=3, monkeypatch=monkeypatch, edit=collapsed_ohem)
     logged = {r['step']: r for r in records if 'loss' in r}
-    # not yet 5 flat iterations at steps 2 and 4; flat since then
-    assert [logged[step]['rank/saturated'] for step in (2, 4, 8, 12)] == [0, 0, 1, 1]
+    # not yet 4 flat iterations at steps 2 and 3; flat since then
+    assert [logged[step]['rank/saturated'] for step in (2, 3, 6, 9)] == [0, 0, 1, 1]
     for record in logged.values():
         assert record['loss_rank_global'] == pytest.approx(1, abs=1e-3)
         assert record['rank/pos_score_mean'] < 1e-6

@@ -143,22 +143,27 @@ def flat_term_values(loss, target: Tensor, weight: Optional[Tensor] = None,
     if num_classes is None:
         raise ValueError('flat_term_values: num_classes (C of pred [B, A, C]) is required')
     reduction = reduction_override or loss.reduction
-    labels = _valid_labels(target, weight)  # [B, A]
+    # a few bool maps of [B, A] and counts over the (few) positives: this runs at every
+    # iteration, so no [B, A] integer copy is made
+    labels = target if target.dtype == torch.long else target.long()  # [B, A]
     num_images = labels.shape[0]
     valid = labels >= 0
-    positive = valid & (labels < num_classes)
-    # anchors per (image, label): columns 0..C-1 the classes, column C the background
-    counts = labels.new_zeros(num_images, num_classes + 1).scatter_add_(
-        1, labels.clamp(min=0), valid.long())  # [B, C+1]
-    class_pos = counts[:, :num_classes]  # [B, C]
-    num_valid = counts.sum(1, keepdim=True)  # [B, 1]
+    if weight is not None:
+        valid &= weight > 0
+    positive = valid & (labels < num_classes)  # [B, A]
+    num_valid = valid.sum(1)  # [B]
+    has_bg = (valid & (labels == num_classes)).any(1)  # [B]
+    pos_image, pos_anchor = positive.nonzero(as_tuple=True)  # [P]
+    pos_label = labels[pos_image, pos_anchor]  # [P]
+    class_pos = torch.bincount(pos_image * num_classes + pos_label,
+                               minlength=num_images * num_classes).view(num_images, -1)
     has_pos = class_pos.sum(1) > 0  # [B]
 
     units = {}
     if loss.use_global:
-        units['loss_rank_global'] = has_pos & (counts[:, num_classes] > 0)
+        units['loss_rank_global'] = has_pos & has_bg
     if loss.use_class:
-        with_pairs = (class_pos > 0) & (num_valid - class_pos > 0)  # [B, C]
+        with_pairs = (class_pos > 0) & (num_valid[:, None] - class_pos > 0)  # [B, C]
         # a RankingLoss older than class_reduction averaged over classes
         if getattr(loss, 'class_reduction', 'mean') == 'sum':
             units['loss_rank_class'] = with_pairs.sum(1)
@@ -166,11 +171,12 @@ def flat_term_values(loss, target: Tensor, weight: Optional[Tensor] = None,
             units['loss_rank_class'] = with_pairs.any(1)
     if loss.use_iou:
         if levels is not None and loss.iou_levels == 'separate':
-            levels = levels.long().expand_as(labels)
-            num_levels = int(levels.max()) + 1 if levels.numel() else 1
-            group = labels.clamp(min=0) * num_levels + levels  # (class, level) of an anchor
-            group_pos = labels.new_zeros(num_images, num_classes * num_levels).scatter_add_(
-                1, group.clamp(max=num_classes * num_levels - 1), positive.long())
+            pos_level = levels.expand_as(labels)[pos_image, pos_anchor].long()  # [P]
+            num_levels = int(pos_level.max()) + 1 if pos_level.numel() else 1
+            # positives per (image, class, level): a pair needs two in one group
+            group = (pos_image * num_classes + pos_label) * num_levels + pos_level
+            group_pos = torch.bincount(group, minlength=num_images * num_classes
+                                       * num_levels).view(num_images, -1)
         else:
             group_pos = class_pos
         units['loss_rank_iou'] = (group_pos >= 2).any(1)

@@ -239,15 +239,26 @@ class RankingHealthHook(Hook):
 
     def _warn(self, runner) -> None:
         loss = self._ranking_loss
+        if getattr(loss, 'score_space', 'prob') == 'logit':
+            cause = ('all logits equal (the class branch has collapsed to a constant), so '
+                     'every pair difference is 0 and every ranking loss is exactly its '
+                     'flat value')
+            remedies = ('a longer (converged) focal warm start (load_from), group mining '
+                        f"instead of OHEM (mining='group', now {loss.mining!r}), a larger "
+                        'learning rate or class prior')
+        else:
+            cause = ('all scores saturated in the flat region of the sigmoid, so every '
+                     'pair difference is 0, every ranking loss is exactly its flat value '
+                     'and no gradient reaches the classifier; training will not recover '
+                     'by itself')
+            remedies = ('a longer (converged) focal warm start (load_from), ranking logits '
+                        "instead of probabilities (loss_cls score_space='logit', "
+                        "rank_fn='logistic'), group mining instead of OHEM "
+                        f"(mining='group', now {loss.mining!r}), a larger learning rate or "
+                        'class prior')
         runner.logger.warning(
             f'RankingHealthHook: the ranking losses are stuck at their flat value '
-            f'(rank_fn={loss.rank_fn!r}: L_rank(0) = value with all scores equal) for the '
-            f'last {self.saturation_iters} iterations, up to iteration {runner.iter + 1}. '
-            f'Cause: all scores saturated in the flat region of the sigmoid, so every '
-            f'pair difference is 0, every ranking loss is exactly its flat value and no '
-            f'gradient reaches the classifier; training will not recover by itself. '
-            f'Usual remedies: a longer (converged) focal warm start (load_from), ranking '
-            f"logits instead of probabilities (loss_cls score_space='logit', "
-            f"rank_fn='logistic'), group mining instead of OHEM (mining='group', now "
-            f'{loss.mining!r}), a larger learning rate or class prior. '
+            f'(rank_fn={loss.rank_fn!r}: L_rank(0) per pair, the value with all scores '
+            f'equal) for the last {self.saturation_iters} iterations, up to iteration '
+            f'{runner.iter + 1}. Cause: {cause}. Usual remedies: {remedies}. '
             f'rank/saturated logs 1 while this lasts.')
