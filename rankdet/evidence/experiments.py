@@ -27,26 +27,27 @@ The protocol (the paper's, at the scale of two CPU cores):
 
 Sizing of ``evidence`` (measured figures, two one-thread processes side by side: 2D
 RetinaNet 0.20 s/iter, SA-SSD 1.15 s/iter; a test pass over 500 images ~1 min, so
-~0.12 s/image, and SA-SSD about 0.35 s/frame; start-up, gradient norms and pair analysis
-~0.5 min per run):
+~0.12 s/image; SA-SSD inference taken as ~0.35 s/frame (an estimate: three times a 2D
+image); start-up, gradient norms and pair analysis ~0.5 min per run):
 
 - data, written once: 2000 + 150 + 250 images and 200 + 50 + 80 frames, ~2.5 min;
 - 2D warm start: at most 2000 iter x 0.20 s = 6.7 min + 10 validations x 150 images x
-  0.12 s = 3 min, ~10 min; the 3D warm start beside it on the other core: at most 640
-  iter x 1.15 s = 12.3 min + 8 validations x 50 frames x 0.35 s = 2.3 min, ~15 min; the
-  2D continuations start on the first core as soon as the 2D warm start ends;
+  0.12 s = 3 min, ~10 min;
+- 3D warm start, beside it on the other core: at most 960 iter x 1.15 s = 18.4 min + 8
+  validations x 50 frames x 0.35 s = 2.3 min, ~21 min (SA-SSD's car scores were still
+  ~0.1 after 150 iterations in the first evidence run: it needs the longer start);
 - 2D continuation: 250 iter x 0.20 s = 0.8 min + val 150 x 0.12 s = 0.3 min + test
   2 x 250 x 0.12 s = 1.0 min + 0.5 min = 2.6 min; 6 variants x 3 seeds = 18 runs = 47
   process-min;
 - 3D continuation: 80 iter x 1.15 s = 1.5 min + val 50 x 0.35 s = 0.3 min + test 2 x
   80 x 0.35 s = 0.9 min + 0.5 min = 3.2 min; 3 variants x 3 seeds = 9 runs = 29
   process-min;
-- continuations: 76 process-min on 2 processes = 38 min, plus ~3 min where the three
-  best-extension runs wait for the 2D val results: ~41 min (the rerun with warm starts
-  and data kept, limit 45);
-- first run: 2.5 + 15 (3D warm start; the 2D one and the first 2D continuations beside
-  it) + 38 - 4 (2D continuations done beside the 3D warm start) + 3 = ~55 min (limit
-  75); at the warm starts' longest.
+- rerun with data and warm starts kept: 76 process-min on 2 processes = 38 min, plus
+  ~3 min where the last best-extension run has no partner (they wait for the 2D val
+  results): ~41 min (limit 45);
+- first run: 2.5 min data + 21 min 3D warm start (the 2D warm start, 10 min, and ~4 2D
+  continuations, 11 min, beside it) + (76 - 11) / 2 = 32.5 min + 3 min = ~59 min at the
+  warm starts' longest (limit 75).
 
 Profiles: ``evidence`` (``make evidence``), ``ablation`` (``make ablation``: Table 4's
 switches from the same warm start, seed 0; it reuses the evidence runs it shares),
@@ -274,7 +275,8 @@ SYNTHETIC_3D = dict(
 EVIDENCE_DATA = DataSpec(2000, 150, 250, 200, 50, 80)
 WARM_2D = WarmStart(max_iters=2000, eval_every=200, patience=3, min_delta=0.003,
                     min_iters=600)
-WARM_3D = WarmStart(max_iters=640, eval_every=80, patience=3, min_delta=0.5, min_iters=320)
+WARM_3D = WarmStart(max_iters=960, eval_every=120, patience=3, min_delta=0.5,
+                    min_iters=480)
 TINY_DATA = DataSpec(8, 4, 4, 4, 2, 2)
 TINY_WARM = WarmStart(max_iters=6, eval_every=2, patience=1, min_delta=0.0)
 TINY_WARM_3D = WarmStart(max_iters=4, eval_every=2, patience=1, min_delta=0.0)

@@ -268,6 +268,17 @@ def health_curves(scalars_file, keys=('rank/pos_score_mean', 'rank/bg_above_0.2'
     return curves
 
 
+def _numba_threads(threads: int) -> None:
+    """Let numba's parallel loops (the KITTI metric, rotated IoU) use ``threads`` threads,
+    as torch does: validations inside training would otherwise leave a pool of one thread
+    per core competing with the training step."""
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 def train_run(spec: dict) -> dict:
     """Train, validate, test and analyse one run in this process (see the module
     docstring for ``spec``); returns and writes ``work_dir/result.json``.
@@ -293,7 +304,9 @@ def train_run(spec: dict) -> dict:
         if lacking:
             raise KeyError(f'job spec {spec["name"]}: warm lacks {lacking}')
     work_dir = Path(spec['work_dir'])
-    torch.set_num_threads(int(spec.get('threads', 1)))
+    threads = int(spec.get('threads', 1))
+    torch.set_num_threads(threads)
+    _numba_threads(threads)
     cfg = build_config(spec)
     result = dict(spec=spec, seconds={}, metrics={})
 

@@ -109,7 +109,9 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
 
     running: Dict[str, tuple] = {}
     total, started_all, launched = len(pending), time.perf_counter(), 0
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    # one thread per process, numba's too (the KITTI metric's parallel loops would
+    # otherwise start a pool of one thread per core in every job)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', NUMBA_NUM_THREADS='1')
 
     def stop_all():
         for process, _, _, _ in running.values():
