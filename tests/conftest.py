@@ -1,4 +1,6 @@
-"""Shared fixtures: the real sample data beside the project (../shared/data)."""
+"""Shared fixtures: the real sample data beside the project (../shared/data); and the
+``cuda`` marker: a test marked ``@pytest.mark.cuda`` runs only where torch sees a CUDA
+device and is skipped elsewhere (the GPU checks: tests/test_gpu_*.py)."""
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,21 @@ def coco128_root():
 def kitti_sample_root():
     """../shared/data/kitti_sample: 6 labelled and 6 unlabelled real KITTI frames."""
     return _sample('kitti_sample')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'cuda: needs a CUDA device (skipped without one)')
+
+
+def pytest_collection_modifyitems(config, items):
+    marked = [item for item in items if item.get_closest_marker('cuda')]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f'needs a CUDA device: torch {torch.__version__} sees none '
+                                   f'(torch.cuda.is_available() is False)')
+    for item in marked:
+        item.add_marker(skip)
