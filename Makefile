@@ -1,8 +1,9 @@
 # rankdet: the README's commands (`make demo`, `make test`, `make evidence`,
-# `make ablation`), each after the set-up.
+# `make ablation`, and `make gpu-check` on a machine with an NVIDIA GPU), each after the
+# set-up.
 PYTHON := .venv/bin/python
 
-.PHONY: setup test demo evidence ablation
+.PHONY: setup test demo evidence ablation gpu-check
 
 setup:
 	@bash tools/setup_env.sh
@@ -18,3 +19,6 @@ evidence: setup
 
 ablation: setup
 	$(PYTHON) tools/compare.py ablation
+
+gpu-check: setup
+	$(PYTHON) tools/gpu_check.py
