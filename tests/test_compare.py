@@ -27,7 +27,9 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp('compare')
     command = [sys.executable, str(REPO / 'tools' / 'compare.py'), 'tiny', '--work-dir',
                str(root / 'work'), '--data-dir', str(root / 'data'), '--no-progress']
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # the timeouts only guard against a hang: on a shared, busy machine the runs take
+    # many times their quiet-machine length
+    first = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return root, command, first.stdout
 
@@ -45,7 +47,7 @@ def test_tiny_comparison_reports_every_variant_view_and_warm_start(tiny_run):
             '3D_AP40_moderate', 'BEV_AP40_hard')
         for view in ('test', 'test_thr0', 'val'):
             runs = pair['views'][view]['runs']
-            assert tuple(runs) == TINY_RUNS[name]
+            assert set(runs) == set(TINY_RUNS[name])  # (JSON keys come sorted)
             for run in runs.values():
                 for key in metrics:
                     assert 0 <= run['numbers'][key]['mean'] <= 100
@@ -139,7 +141,7 @@ def test_tiny_data_split_is_three_way_and_disjoint(tiny_run):
 
 def test_rerun_keeps_finished_runs(tiny_run):
     _, command, _ = tiny_run
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     total = sum(len(runs) + 1 for runs in TINY_RUNS.values())  # + the warm starts
     assert again.stdout.count('done earlier') == total
