@@ -66,9 +66,16 @@ def main(argv=None):
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    from rankdet.compat.process_group_exit import release_process_group
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
     runner.train()
+    del runner  # its DDP wrapper holds the process group
+    if args.launcher != 'none':
+        # the runner started a process group: destroy it before exit, or a gloo
+        # worker thread left alive may abort the process (SIGABRT) as it exits
+        release_process_group()
 
 
 if __name__ == '__main__':
