@@ -266,3 +266,77 @@ def test_vis3d_tool_without_display_asks_for_out(kitti_sample_root, monkeypatch)
     with pytest.raises(SystemExit, match=r'vis3d.py: error: .*000009.bin'):
         load_tool().main(['--kitti-root', str(kitti_sample_root), '--index', '000009',
                           '--out', 'unused.png'])
+
+
+# ------------------------------------------- results are matched to the frame, always
+def write_results(path, entries):
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_a_single_entry_for_another_frame_is_refused(tmp_path):
+    """A results file of one frame is looked up like any other: the entry of frame
+    000001 is not drawn on frame 000002 (it was, before: a lone entry was taken as it
+    was), by lidar_path, by sample_idx, and by split folder for the same file name."""
+    boxes = random_boxes(5, 2).tolist()
+    one = dict(lidar_path='data/kitti/training/velodyne_reduced/000001.bin',
+               bboxes_3d=boxes, scores_3d=[0.9, 0.4])
+    results = write_results(tmp_path / 'one.json', [one])
+    with pytest.raises(ValueError, match=r"one.json: 0 of its 1 frames match lidar_path "
+                                         r"'000002.bin'.*it holds \['000001.bin'\]"):
+        load_predictions(results, lidar_name='000002.bin')
+    preds = load_predictions(results, lidar_name='kitti/training/velodyne/000001.bin')
+    np.testing.assert_allclose(preds.boxes, boxes)
+    # the same file name in the other split is another frame
+    with pytest.raises(ValueError, match='0 of its 1 frames match'):
+        load_predictions(results, lidar_name='kitti/testing/velodyne/000001.bin')
+
+    by_index = write_results(tmp_path / 'idx.json', [dict(sample_idx=1, bboxes_3d=boxes,
+                                                          scores_3d=[0.9, 0.4])])
+    with pytest.raises(ValueError, match=r"sample_idx 2; it holds \[1\]"):
+        load_predictions(by_index, sample_idx=2)
+    assert len(load_predictions(by_index, sample_idx=1).boxes) == 2
+    # a lone entry that names no frame is the documented one-frame layout
+    unnamed = write_results(tmp_path / 'unnamed.json', [dict(bboxes_3d=boxes,
+                                                             scores_3d=[0.9, 0.4])])
+    assert len(load_predictions(unnamed, lidar_name='000002.bin', sample_idx=2).boxes) == 2
+
+
+def test_a_frame_twice_in_the_file_is_refused(tmp_path):
+    entry = dict(lidar_path='training/velodyne_reduced/000002.bin',
+                 bboxes_3d=random_boxes(6, 1).tolist(), scores_3d=[0.5])
+    results = write_results(tmp_path / 'twice.json', [entry, entry])
+    with pytest.raises(ValueError, match='2 of its 2 frames match'):
+        load_predictions(results, lidar_name='000002.bin')
+
+
+def test_load_kitti_frame_names_the_frame(kitti_sample_root):
+    from rankdet.visualization.frames import load_bin_frame, load_kitti_frame
+
+    frame = load_kitti_frame(kitti_sample_root, 'training', '2')
+    assert frame.lidar_path == kitti_sample_root / 'training' / 'velodyne' / '000002.bin'
+    assert frame.sample_idx == 2
+    assert frame.points.shape[1] == 4 and len(frame.gt_boxes) > 0
+    bare = load_bin_frame(frame.lidar_path)
+    np.testing.assert_array_equal(bare.points, frame.points)
+    assert bare.gt_boxes is None and bare.sample_idx is None
+
+
+def test_vis3d_tool_refuses_another_frames_single_result(kitti_sample_root, tmp_path):
+    """tools/vis3d.py with a one-entry results file of frame 000001 asked for frame
+    000002: an error naming both, no picture; with --bin, the scan's name is matched."""
+    results = write_results(tmp_path / 'results.json', [dict(
+        lidar_path='training/velodyne_reduced/000001.bin',
+        bboxes_3d=random_boxes(7, 2).tolist(), scores_3d=[0.9, 0.8])])
+    bev = tmp_path / 'bev.png'
+    with pytest.raises(SystemExit, match=r"vis3d.py: error: .*results.json: 0 of its 1 "
+                                         r"frames match lidar_path '.*000002.bin'.*"
+                                         r"\['000001.bin'\]"):
+        load_tool().main(['--kitti-root', str(kitti_sample_root), '--index', '000002',
+                          '--results', str(results), '--bev-out', str(bev)])
+    assert not bev.exists()
+    scan = kitti_sample_root / 'training' / 'velodyne' / '000003.bin'
+    with pytest.raises(SystemExit, match=r"0 of its 1 frames match lidar_path "
+                                         r"'.*000003.bin'"):
+        load_tool().main(['--bin', str(scan), '--results', str(results),
+                          '--bev-out', str(bev)])

@@ -17,14 +17,10 @@ rankdet/visualization/predictions.py for both formats.
 import argparse
 import os.path as osp
 import sys
-from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from rankdet.kitti import (camera_to_lidar_boxes, read_calib, read_label,  # noqa: E402
-                           read_points)
-from rankdet.visualization import (GT_COLOUR, PRED_COLOUR, BoxSet, has_display,  # noqa: E402
-                                   load_predictions, render_bev, render_png, show)
+# rankdet (and torch with it) is imported in main(), after the arguments are parsed:
+# --help and a wrong flag answer at once
 
 
 def parse_args(argv=None):
@@ -57,48 +53,24 @@ def parse_args(argv=None):
     return args
 
 
-def load_kitti_frame(root, split: str, index: str, fov_only: bool):
-    """Points and ground-truth LiDAR boxes (None without a label file) of one frame."""
-    from data_converters.kitti_converter import read_image_shape
-    from data_converters.velodyne_reduce import reduce_to_camera_fov
-
-    folder = Path(root) / split
-    name = f'{int(index):06d}' if str(index).isdigit() else str(index)
-    points = read_points(folder / 'velodyne' / f'{name}.bin')
-    calib_path = folder / 'calib' / f'{name}.txt'
-    label_path = folder / 'label_2' / f'{name}.txt'
-    calib = read_calib(calib_path) if calib_path.is_file() else None
-    if fov_only:
-        if calib is None:
-            raise FileNotFoundError(f'{calib_path}: --fov-only needs the calibration')
-        shape = read_image_shape(folder / 'image_2' / f'{name}.png')
-        points = reduce_to_camera_fov(points, calib.lidar2img, shape)
-    gt_boxes = None
-    if label_path.is_file():
-        if calib is None:
-            raise FileNotFoundError(f'{calib_path}: the labels of frame {name} need its '
-                                    f'calibration to reach the LiDAR frame')
-        labels = read_label(label_path)
-        labels = labels.select([n != 'DontCare' for n in labels.names])
-        gt_boxes = camera_to_lidar_boxes(labels.camera_boxes(), calib.lidar2cam)
-    return points, gt_boxes, f'{name}.bin', int(name) if name.isdigit() else None
-
-
 def main(argv=None):
     args = parse_args(argv)
+    from rankdet.visualization import (GT_COLOUR, PRED_COLOUR, BoxSet, has_display,
+                                       render_bev, render_png, show)
+    from rankdet.visualization.frames import (frame_predictions, load_bin_frame,
+                                              load_kitti_frame)
     try:
         if args.kitti_root:
-            points, gt_boxes, lidar_name, sample_idx = load_kitti_frame(
-                args.kitti_root, args.split, args.index, args.fov_only)
+            frame = load_kitti_frame(args.kitti_root, args.split, args.index, args.fov_only)
         else:
-            points, gt_boxes = read_points(args.bin), None
-            lidar_name, sample_idx = Path(args.bin).name, None
+            frame = load_bin_frame(args.bin)
+        points, gt_boxes = frame.points, frame.gt_boxes
         box_sets = []
         if gt_boxes is not None:
             box_sets.append(BoxSet(gt_boxes, GT_COLOUR, 'ground truth'))
         if args.results:
-            preds = load_predictions(args.results, lidar_name, sample_idx)
-            preds = preds.above(args.score_thr)
+            # always by the frame's lidar_path / sample_idx, also in a one-entry file
+            preds = frame_predictions(args.results, frame).above(args.score_thr)
             box_sets.append(BoxSet(preds.boxes, PRED_COLOUR, 'predictions', preds.scores,
                                    preds.labels if args.classes else None))
     except (OSError, ValueError) as err:

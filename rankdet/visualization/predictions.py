@@ -15,11 +15,13 @@ Two formats are read:
    or a list of such objects, each also with ``"lidar_path"`` (or ``"sample_idx"``).
    A pickle may hold the same dicts. ``labels_3d`` may be left out.
 
-Boxes are LiDAR boxes with z at the bottom face (mmdet3d's convention for KITTI). A file
-with several frames is searched by the file name of ``lidar_path`` (``000001.bin``);
-entries without ``lidar_path`` are matched by ``sample_idx``, the frame number. (mmdet3d
-writes the frame's position in the dataset as ``sample_idx``, which is why its
-``lidar_path`` is tried first.)
+Boxes are LiDAR boxes with z at the bottom face (mmdet3d's convention for KITTI). The
+frame is always looked up, whether the file holds one frame or many: by the file name of
+``lidar_path`` (``000001.bin``, and its split folder, ``training``/``testing``, where both
+paths name one); entries without ``lidar_path`` by ``sample_idx``, the frame number.
+(mmdet3d writes the frame's position in the dataset as ``sample_idx``, which is why its
+``lidar_path`` is tried first.) Only a file of a single entry that names no frame at all
+(the one-frame JSON above) is taken as it is.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+_SPLITS = frozenset({'training', 'testing'})
 
 
 @dataclass
@@ -80,15 +84,37 @@ def _frame_predictions(entry: dict, source) -> Predictions:
     return Predictions(boxes[:, :7], scores, labels.astype(np.int64))
 
 
+def _same_scan(entry_path, query) -> bool:
+    """Same file name, and the same split folder where both paths name one: frame 000002
+    of ``training/`` is not frame 000002 of ``testing/``."""
+    entry_path, query = Path(str(entry_path)), Path(str(query))
+    if entry_path.name != query.name:
+        return False
+    entry_split = _SPLITS.intersection(entry_path.parts)
+    query_split = _SPLITS.intersection(query.parts)
+    return not (entry_split and query_split) or entry_split == query_split
+
+
+def _frame_number(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def load_predictions(path, lidar_name: str | None = None,
                      sample_idx: int | None = None) -> Predictions:
     """The detections of one frame in the results file ``path`` (formats: module doc).
 
     Args:
         path: ``.pkl`` (mmdet3d test output, or the json layout pickled) or ``.json``.
-        lidar_name: file name of the frame's scan (``000001.bin``) to pick it out of a
-            file with several frames.
+        lidar_name: the frame's scan, a file name (``000001.bin``) or a path (whose split
+            folder, ``training``/``testing``, is then compared too).
         sample_idx: the frame number, used for entries without ``lidar_path``.
+
+    The frame is looked up in every file, also in one of a single entry; a ValueError
+    names the frame and what the file holds when it is not there (or is there twice).
+    Without ``lidar_name`` and ``sample_idx`` the file must hold a single frame.
     """
     path = Path(path)
     if not path.is_file():
@@ -104,18 +130,26 @@ def load_predictions(path, lidar_name: str | None = None,
     entries = data if isinstance(data, list) else [data]
     if not entries or not all(isinstance(e, dict) for e in entries):
         raise ValueError(f'{path}: expected a dict or a list of dicts (one per frame)')
-    if len(entries) == 1:
+
+    def named(entry):
+        return entry.get('lidar_path') is not None or entry.get('sample_idx') is not None
+
+    # a single frame that names none (the one-frame JSON layout) cannot be checked; and
+    # a caller that names no frame takes the only one there is
+    if len(entries) == 1 and (not named(entries[0])
+                              or (lidar_name is None and sample_idx is None)):
         return _frame_predictions(entries[0], path)
 
     def matches(entry):
         if entry.get('lidar_path') is not None:
-            return lidar_name is not None and Path(entry['lidar_path']).name == lidar_name
-        return sample_idx is not None and entry.get('sample_idx') == sample_idx
+            return lidar_name is not None and _same_scan(entry['lidar_path'], lidar_name)
+        return (sample_idx is not None and entry.get('sample_idx') is not None
+                and _frame_number(entry['sample_idx']) == sample_idx)
 
     found = [e for e in entries if matches(e)]
     if len(found) != 1:
-        known = [Path(e['lidar_path']).name if e.get('lidar_path') else e.get('sample_idx')
-                 for e in entries[:10]]
+        known = [str(Path(str(e['lidar_path'])).name) if e.get('lidar_path') is not None
+                 else e.get('sample_idx') for e in entries[:10]]
         raise ValueError(f'{path}: {len(found)} of its {len(entries)} frames match '
                          f'lidar_path {lidar_name!r} / sample_idx {sample_idx!r}; it holds '
                          f'{known}{" ..." if len(entries) > 10 else ""}')
