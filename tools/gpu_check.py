@@ -157,6 +157,11 @@ def _to_cuda(*tensors):
     return [t.cuda() for t in tensors]
 
 
+def _on_cuda(tensor, what: str) -> None:
+    if tensor.device.type != 'cuda':
+        raise AssertionError(f'{what} returned a tensor on {tensor.device}, not on CUDA')
+
+
 def _assert_close(cuda, cpu, what: str, tol: float = 2e-3) -> None:
     """``cuda`` (any device) matches ``cpu`` within ``tol`` in relative norm: summation
     order, atomics and TF32 change the last bits, a wrong result changes far more."""
@@ -228,7 +233,8 @@ def check_nms(work_dir: Path) -> dict:
     idxs = torch.randint(0, 5, (3000,), generator=gen)
     _, keep_cpu = nms(boxes, scores, 0.5)
     _, keep_gpu = nms(*_to_cuda(boxes, scores), 0.5)
-    assert keep_gpu.is_cuda and torch.equal(keep_gpu.cpu(), keep_cpu), 'nms: CUDA != CPU'
+    _on_cuda(keep_gpu, 'nms')
+    assert torch.equal(keep_gpu.cpu(), keep_cpu), 'nms: CUDA != CPU'
     _, bkeep_cpu = batched_nms(boxes, scores, idxs, dict(type='nms', iou_threshold=0.5))
     _, bkeep_gpu = batched_nms(*_to_cuda(boxes, scores, idxs),
                                dict(type='nms', iou_threshold=0.5))
@@ -252,6 +258,7 @@ def check_voxel(work_dir: Path) -> dict:
         [-2.0, -22.0, -3.5])  # some points outside the range
     hard = Voxelization([0.4, 0.4, 0.4], pc_range, max_num_points=5, max_voxels=40000)
     results = [hard(p) for p in (points, points.cuda())]
+    _on_cuda(results[1][0], 'hard voxelisation')
     cpu, gpu = [[t.cpu() for t in r] for r in results]
 
     def by_coords(voxels, coors, num):
@@ -406,9 +413,11 @@ def check_demo_data(work_dir: Path) -> dict:
     return dict(result=f"tiny demo sets: {roots['coco']}, {roots['kitti']}")
 
 
-def _train_demo(kind: str, config: str, data_root: Path, work_dir: Path, test: bool):
-    """Train ``config`` for DEMO_ITERS iterations on the GPU (and test it): returns the
-    median step time (ms, iterations 11 on) and the test metrics."""
+def _train_demo(kind: str, config: str, data_root: Path, work_dir: Path, test: bool,
+                iters: int = DEMO_ITERS) -> dict:
+    """Train ``config`` for ``iters`` iterations where the Runner puts it (the GPU, where
+    there is one) and test it if ``test``: the median step time (``step_ms``, iterations
+    11 on), the test ``metrics`` and the ``device`` the model trained on."""
     import torch
     from mmengine.runner import Runner
 
@@ -424,35 +433,36 @@ def _train_demo(kind: str, config: str, data_root: Path, work_dir: Path, test: b
         import rankdet.models.sassd  # noqa: F401  registers the SA-SSD modules
         from rankdet.demo.demo3d import with_data_root
         with_data_root(cfg, data_root / 'kitti')
-    fit_schedule(cfg, DEMO_ITERS)
+    fit_schedule(cfg, iters)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # the test pass evaluates
     cfg.default_hooks.logger.interval = 10
     cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    if runner.iter != DEMO_ITERS:
-        raise RuntimeError(f'{config}: trained {runner.iter} of {DEMO_ITERS} iterations')
-    device = next(runner.model.parameters()).device
-    if device.type != 'cuda':
-        raise RuntimeError(f'{config}: the model trained on {device}, not on CUDA')
+    if runner.iter != iters:
+        raise RuntimeError(f'{config}: trained {runner.iter} of {iters} iterations')
     loss = runner.message_hub.get_scalar('train/loss').current()
     if not math.isfinite(loss):
         raise RuntimeError(f'{config}: training loss {loss}')
     step_ms = 1000 * statistics.median(runner.message_hub.get_scalar('train/time').data[0][10:])
     metrics = runner.test() if test else {}
-    torch.cuda.empty_cache()
-    return step_ms, metrics
+    if test and not metrics:
+        raise RuntimeError(f'{config}: the test pass returned no metrics')
+    device = next(runner.model.parameters()).device
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return dict(step_ms=step_ms, metrics=metrics, device=device.type)
 
 
 def check_demo(name: str, work_dir: Path) -> dict:
     kind, rank_config, focal_config = DEMOS[name]
     data_root = work_dir / 'data'
-    rank_ms, metrics = _train_demo(kind, rank_config, data_root, work_dir / name / 'rank',
-                                   test=True)
-    if not metrics:
-        raise RuntimeError(f'{rank_config}: the test pass returned no metrics')
-    focal_ms, _ = _train_demo(kind, focal_config, data_root, work_dir / name / 'focal',
-                              test=False)
+    rank = _train_demo(kind, rank_config, data_root, work_dir / name / 'rank', test=True)
+    focal = _train_demo(kind, focal_config, data_root, work_dir / name / 'focal', test=False)
+    for run, config in ((rank, rank_config), (focal, focal_config)):
+        if run['device'] != 'cuda':
+            raise RuntimeError(f'{config}: the model trained on {run["device"]}, not on CUDA')
+    rank_ms, focal_ms, metrics = rank['step_ms'], focal['step_ms'], rank['metrics']
     key = next((k for k in metrics if k.endswith('bbox_mAP') or 'Car_3D_AP40_moderate' in k),
                sorted(metrics)[0])
     return dict(result=f'{DEMO_ITERS} iterations: ranking {rank_ms:.0f} ms/step, focal '
