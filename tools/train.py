@@ -11,10 +11,26 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# torch, mmengine and rankdet are imported after the arguments are parsed: --help and
+# a wrong flag answer at once
 
-from mmengine.config import DictAction  # noqa: E402
 
-from rankdet.runner_config import load_config  # noqa: E402
+def key_value(item: str) -> str:
+    """One ``--cfg-options`` item, ``KEY=VALUE``; mmengine reads its value later."""
+    if '=' not in item:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{item}'")
+    return item
+
+
+def cfg_options_dict(items):
+    """``--cfg-options`` items as mmengine's DictAction reads them (``a.b=1 c=[1,2]``):
+    ``{key: value}``, or None without items. mmengine is imported here, after parsing:
+    it takes seconds, and --help and a wrong flag should answer at once."""
+    if not items:
+        return None
+    from mmengine.config import DictAction
+    return {key: DictAction._parse_iterable(value)
+            for key, value in (item.split('=', 1) for item in items)}
 
 
 def parse_args(argv=None):
@@ -30,7 +46,7 @@ def parse_args(argv=None):
         help='resume from this checkpoint; without a value, from the latest '
         'checkpoint in the work dir')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default=None,
+        '--cfg-options', nargs='+', type=key_value, action='extend', metavar='KEY=VALUE',
         help='override settings in the config, key=value (a.b=1 c=[1,2])')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -44,8 +60,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options, launcher=args.launcher,
-                      work_dir=args.work_dir)
+    from rankdet.config_keys import warn_unknown_keys
+    from rankdet.runner_config import load_config
+
+    cfg = load_config(args.config, cfg_options_dict(args.cfg_options),
+                      launcher=args.launcher, work_dir=args.work_dir)
+    if os.environ.get('RANK', '0') == '0':  # once, not once per process
+        warn_unknown_keys(cfg)  # `trian_cfg = ...` would be ignored without a word
 
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
