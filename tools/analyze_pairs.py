@@ -15,12 +15,28 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmengine.config import DictAction  # noqa: E402
-
-from rankdet.runner_config import load_config  # noqa: E402
+# torch, mmengine and rankdet are imported after the arguments are parsed: --help and
+# a wrong flag answer at once
 
 LIDAR_DETECTORS = ('SASSDDetector', 'SASSD')  # analysed by rankdet.analysis.analyze_pairs_3d
+
+
+def key_value(item: str) -> str:
+    """One ``--cfg-options`` item, ``KEY=VALUE``; mmengine reads its value later."""
+    if '=' not in item:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{item}'")
+    return item
+
+
+def cfg_options_dict(items):
+    """``--cfg-options`` items as mmengine's DictAction reads them (``a.b=1 c=[1,2]``):
+    ``{key: value}``, or None without items. mmengine is imported here, after parsing:
+    it takes seconds, and --help and a wrong flag should answer at once."""
+    if not items:
+        return None
+    from mmengine.config import DictAction
+    return {key: DictAction._parse_iterable(value)
+            for key, value in (item.split('=', 1) for item in items)}
 
 
 def parse_args(argv=None):
@@ -34,7 +50,7 @@ def parse_args(argv=None):
     parser.add_argument('--max-images', type=int, help='analyse the first N test images')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default=None,
+        '--cfg-options', nargs='+', type=key_value, action='extend', metavar='KEY=VALUE',
         help='override settings in the config, key=value (a.b=1 c=[1,2])')
     return parser.parse_args(argv)
 
@@ -43,7 +59,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.max_images is not None and args.max_images < 1:
         raise ValueError(f'--max-images must be at least 1, got {args.max_images}')
-    cfg = load_config(args.config, args.cfg_options)
+    from rankdet.runner_config import load_config
+
+    cfg = load_config(args.config, cfg_options_dict(args.cfg_options))
     out_dir = args.out_dir or osp.join(cfg.work_dir, 'pair_analysis')
 
     from rankdet.analysis.analyze_pairs import analyze_pairs, format_ratios

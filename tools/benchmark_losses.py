@@ -39,19 +39,29 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-import torch
-from torch.profiler import ProfilerActivity, profile
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rankdet.atomic_write import atomic_write_text  # noqa: E402
-from rankdet.cpu_name import cpu_name  # noqa: E402
-from rankdet.ranking import pairwise_rank_loss  # noqa: E402
-from rankdet.ranking.rank_functions import get_rank_function  # noqa: E402
-from rankdet.demo.toy_comparison import compare_toy_losses  # noqa: E402
-from rankdet.ranking.toy_problem import make_toy_problem  # noqa: E402
-
 MB = 2 ** 20
+# torch and rankdet: imported by import_modules() once the arguments are parsed, so that
+# --help and a wrong flag answer at once
+torch = profile = ProfilerActivity = None
+atomic_write_text = cpu_name = pairwise_rank_loss = get_rank_function = None
+compare_toy_losses = make_toy_problem = None
+
+
+def import_modules() -> None:
+    """Import torch and rankdet into this module's namespace (seconds)."""
+    global torch, profile, ProfilerActivity, atomic_write_text, cpu_name, \
+        pairwise_rank_loss, get_rank_function, compare_toy_losses, make_toy_problem
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from rankdet.atomic_write import atomic_write_text
+    from rankdet.cpu_name import cpu_name
+    from rankdet.demo.toy_comparison import compare_toy_losses
+    from rankdet.ranking import pairwise_rank_loss
+    from rankdet.ranking.rank_functions import get_rank_function
+    from rankdet.ranking.toy_problem import make_toy_problem
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -282,6 +292,7 @@ def toy_section(args) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    import_modules()
     try:
         from mmdet.models.losses import FocalLoss
 

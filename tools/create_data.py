@@ -14,9 +14,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from data_converters.kitti_converter import kitti_data_prep  # noqa: E402
-
-DATASETS = {'kitti': kitti_data_prep}
+# dataset -> (module, function); imported after the arguments are parsed (the converters
+# import rankdet and torch with it): --help and a wrong flag answer at once
+DATASETS = {'kitti': ('data_converters.kitti_converter', 'kitti_data_prep')}
 
 
 def parse_args(argv=None):
@@ -37,7 +37,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    prep = DATASETS[args.dataset]
+    import importlib
+
+    module, function = DATASETS[args.dataset]
+    prep = getattr(importlib.import_module(module), function)
     try:
         written = prep(args.root_path, info_prefix=args.extra_tag, out_dir=args.out_dir,
                        with_gt_database=not args.no_gt_database)

@@ -14,24 +14,25 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
-
-from rankdet.synthetic import (SHAPES, CocoShapesConfig, KittiSceneConfig,  # noqa: E402
-                               LidarModel, generate_coco, generate_kitti)
+# rankdet (and torch with it) is imported after the arguments are parsed: --help and a
+# wrong flag answer at once. Hence the options' defaults are None here, meaning those of
+# rankdet.synthetic's CocoShapesConfig, KittiSceneConfig and LidarModel.
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Write synthetic COCO / KITTI sets')
+    parser = argparse.ArgumentParser(
+        description='Write synthetic COCO / KITTI sets',
+        epilog="Options without a default shown take rankdet.synthetic's: CocoShapesConfig, "
+               'KittiSceneConfig and LidarModel in rankdet/synthetic/.')
     parser.add_argument('dataset', choices=['coco', 'kitti', 'all'])
     parser.add_argument('--out-dir', default='data/synthetic',
                         help='parent folder of the coco/ and kitti/ sets')
     parser.add_argument('--seed', type=int, default=0,
                         help='the same seed and arguments write the same bytes')
     parser.add_argument('--num-train', type=int, default=None,
-                        help=f'training images / frames (default: COCO '
-                             f'{CocoShapesConfig.num_train}, KITTI {KittiSceneConfig.num_train})')
+                        help='training images / frames')
     parser.add_argument('--num-val', type=int, default=None,
-                        help=f'validation images / frames (default: COCO '
-                             f'{CocoShapesConfig.num_val}, KITTI {KittiSceneConfig.num_val})')
+                        help='validation images / frames')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace a synthetic set already at the target')
     parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
@@ -40,66 +41,76 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true')
 
     coco = parser.add_argument_group('COCO shapes')
-    coco.add_argument('--num-classes', type=int, default=CocoShapesConfig.num_classes,
-                      help=f'the first N of {", ".join(SHAPES)}')
+    coco.add_argument('--num-classes', type=int, metavar='N',
+                      help='the first N of the shapes (circle, square, triangle, ...)')
     coco.add_argument('--image-size', type=int, nargs=2, metavar=('MIN', 'MAX'),
-                      default=[CocoShapesConfig.min_size, CocoShapesConfig.max_size],
                       help='range of image side lengths in pixels')
     coco.add_argument('--objects', type=int, nargs=2, metavar=('MIN', 'MAX'),
-                      default=[CocoShapesConfig.min_objects, CocoShapesConfig.max_objects],
                       help='shapes drawn per image (annotated unless hidden too much)')
-    coco.add_argument('--max-occlusion', type=float, default=CocoShapesConfig.max_occlusion,
+    coco.add_argument('--max-occlusion', type=float,
                       help='shapes hidden more than this share are not annotated')
     coco.add_argument('--object-radius', type=float, nargs=2, metavar=('MIN_PX', 'MAX_RATIO'),
-                      default=[CocoShapesConfig.min_radius, CocoShapesConfig.max_radius_ratio],
                       help='shape radii, log-uniform from MIN_PX pixels to MAX_RATIO times '
                            "the image's shorter side")
     coco.add_argument('--clutter', type=int, nargs=2, metavar=('MIN', 'MAX'),
-                      default=[CocoShapesConfig.min_clutter, CocoShapesConfig.max_clutter],
                       help='unlabelled lines, scribbles and dots per image')
 
     kitti = parser.add_argument_group('KITTI LiDAR')
-    kitti.add_argument('--num-test', type=int, default=KittiSceneConfig.num_test,
-                       help='unlabelled frames in testing/')
+    kitti.add_argument('--num-test', type=int, help='unlabelled frames in testing/')
     kitti.add_argument('--cars', type=int, nargs=2, metavar=('MIN', 'MAX'),
-                       default=[KittiSceneConfig.min_cars, KittiSceneConfig.max_cars],
                        help='cars per frame')
-    kitti.add_argument('--empty-ratio', type=float, default=KittiSceneConfig.empty_ratio,
-                       help='share of frames without any car')
-    kitti.add_argument('--min-distance', type=float, default=KittiSceneConfig.min_distance,
+    kitti.add_argument('--empty-ratio', type=float, help='share of frames without any car')
+    kitti.add_argument('--min-distance', type=float,
                        help='nearest car centre from the sensor (metres)')
-    kitti.add_argument('--max-distance', type=float, default=KittiSceneConfig.max_distance,
+    kitti.add_argument('--max-distance', type=float,
                        help='farthest car centre from the sensor (metres)')
-    kitti.add_argument('--num-beams', type=int, default=LidarModel.num_beams,
+    kitti.add_argument('--num-beams', type=int,
                        help='LiDAR beams, spread over -24.9..+2 degrees of elevation')
-    kitti.add_argument('--azimuth-res', type=float, default=LidarModel.azimuth_resolution_deg,
+    kitti.add_argument('--azimuth-res', type=float,
                        help='degrees between two firings of a beam')
     return parser.parse_args(argv)
 
 
-def coco_config(args) -> CocoShapesConfig:
-    return CocoShapesConfig(
-        num_train=CocoShapesConfig.num_train if args.num_train is None else args.num_train,
-        num_val=CocoShapesConfig.num_val if args.num_val is None else args.num_val,
-        seed=args.seed, num_classes=args.num_classes, min_size=args.image_size[0],
-        max_size=args.image_size[1], min_objects=args.objects[0], max_objects=args.objects[1],
-        max_occlusion=args.max_occlusion, min_radius=args.object_radius[0],
-        max_radius_ratio=args.object_radius[1], min_clutter=args.clutter[0],
-        max_clutter=args.clutter[1])
+def given(**options) -> dict:
+    """The options given on the command line: the others keep the config's default."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
-def kitti_config(args) -> KittiSceneConfig:
-    return KittiSceneConfig(
-        num_train=KittiSceneConfig.num_train if args.num_train is None else args.num_train,
-        num_val=KittiSceneConfig.num_val if args.num_val is None else args.num_val,
-        num_test=args.num_test, seed=args.seed, min_cars=args.cars[0], max_cars=args.cars[1],
-        empty_ratio=args.empty_ratio, min_distance=args.min_distance,
-        max_distance=args.max_distance,
-        lidar=LidarModel(num_beams=args.num_beams, azimuth_resolution_deg=args.azimuth_res))
+def pair(values):
+    """``(min, max)`` of a two-value option, ``(None, None)`` when not given."""
+    return (None, None) if values is None else values
+
+
+def coco_config(args):
+    from rankdet.synthetic import CocoShapesConfig
+
+    (min_size, max_size), (min_objects, max_objects), (min_radius, max_radius_ratio), \
+        (min_clutter, max_clutter) = map(pair, (args.image_size, args.objects,
+                                                args.object_radius, args.clutter))
+    return CocoShapesConfig(**given(
+        num_train=args.num_train, num_val=args.num_val, seed=args.seed,
+        num_classes=args.num_classes, min_size=min_size, max_size=max_size,
+        min_objects=min_objects, max_objects=max_objects, max_occlusion=args.max_occlusion,
+        min_radius=min_radius, max_radius_ratio=max_radius_ratio, min_clutter=min_clutter,
+        max_clutter=max_clutter))
+
+
+def kitti_config(args):
+    from rankdet.synthetic import KittiSceneConfig, LidarModel
+
+    min_cars, max_cars = pair(args.cars)
+    return KittiSceneConfig(**given(
+        num_train=args.num_train, num_val=args.num_val, num_test=args.num_test,
+        seed=args.seed, min_cars=min_cars, max_cars=max_cars, empty_ratio=args.empty_ratio,
+        min_distance=args.min_distance, max_distance=args.max_distance,
+        lidar=LidarModel(**given(num_beams=args.num_beams,
+                                 azimuth_resolution_deg=args.azimuth_res))))
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from rankdet.synthetic import generate_coco, generate_kitti
+
     out_dir = Path(args.out_dir)
     progress = not args.no_progress
     # bad arguments and existing folders are refusals, not crashes: no traceback
