@@ -19,6 +19,7 @@ import rankdet  # noqa: E402,F401  registers the heads and the loss
 from mmdet.registry import MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 register_all_modules(init_default_scope=True)
@@ -41,7 +42,9 @@ def head_cfgs():
 
 
 def build(cfg, state=None):
-    head = MODELS.build(copy.deepcopy(cfg))
+    # an earlier test may leave mmdet3d as the default scope; the heads are mmdet's
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = MODELS.build(copy.deepcopy(cfg))
     if state is None:
         torch.manual_seed(0)
         head.init_weights()
