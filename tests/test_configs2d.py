@@ -19,6 +19,7 @@ from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+DEFAULT_SCOPE = 'mmdet'  # every test builds in mmdet's scope (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / 'configs2d'

@@ -20,6 +20,7 @@ from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+DEFAULT_SCOPE = 'mmdet'  # every test builds in mmdet's scope (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'configs2d' / 'demo' / 'rank-retinanet_r18_fpn_demo_coco128.py'

@@ -25,6 +25,7 @@ from rankdet.models.dense_heads.ranking_targets import (  # noqa: E402
 from rankdet.models.losses import RankingLoss  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+DEFAULT_SCOPE = 'mmdet'  # every test builds in mmdet's scope (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 3

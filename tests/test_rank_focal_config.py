@@ -23,6 +23,7 @@ from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+DEFAULT_SCOPE = 'mmdet'  # every test builds in mmdet's scope (conftest.py)
 
 CONFIG = (Path(__file__).resolve().parents[1] / 'configs2d' / 'retinanet'
           / 'rank-focal-retinanet_r50_fpn_1x_coco.py')

@@ -1,7 +1,8 @@
 """Check a dataset's files before training: every missing, empty or truncated file at once.
 
-OpenCV (mmcv's image backend) decodes a truncated JPEG with a warning and black rows, so
-such an image trains and evaluates silently; a missing file is only found when a
+OpenCV (mmcv's image backend) decodes a truncated JPEG with a warning to an image of the
+full size whose missing rows were never decoded (black, or leftover memory), so such an
+image trains and evaluates silently; a missing file is only found when a
 pipeline first loads it, maybe after hours. :func:`check_files` looks at every file
 before the first iteration and raises one :class:`DataCheckError` naming each bad file.
 
