@@ -15,4 +15,4 @@ _apply_compat_fixes()
 if importlib.util.find_spec('mmdet') is not None:
     from . import datasets, models  # noqa: F401  registers in mmdet's DATASETS and MODELS
     from . import engine  # noqa: F401  registers RankingHealthHook in mmengine's HOOKS
-from . import evaluation  # noqa: F401  registers RankKittiMetric where mmdet3d is installed
+from . import evaluation  # noqa: E402,F401  registers RankKittiMetric where mmdet3d is installed

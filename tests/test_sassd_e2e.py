@@ -80,7 +80,7 @@ def fixed_batch_loss(cfg, checkpoint):
 
 
 def test_rank_sassd_demo_trains_resumes_tests_and_draws(kitti_sample_root, tmp_path,
-                                                         one_thread):
+                                                        one_thread):
     from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner

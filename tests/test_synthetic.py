@@ -210,8 +210,8 @@ def test_kitti_files_parse_and_agree(kitti_root):
         with Image.open(kitti_root / 'training' / 'image_2' / f'{stem}.png') as image:
             assert image.size == (width, height)
         assert set(labels.names) <= {'Car', 'DontCare'}
-        assert np.all((labels.bbox[:, :2] >= 0) & (labels.bbox[:, 2:] <= [width - 1,
-                                                                              height - 1]))
+        inside = [width - 1, height - 1]
+        assert np.all((labels.bbox[:, :2] >= 0) & (labels.bbox[:, 2:] <= inside))
         assert np.all(labels.bbox[:, 2:] > labels.bbox[:, :2])
         assert np.all((points[:, 3] >= 0) & (points[:, 3] < 1))
         car = labels.select([n == 'Car' for n in labels.names])
