@@ -19,7 +19,7 @@
 #   2. then setuptools<70: mmcv 2.1.0's setup.py imports pkg_resources (pip warns about
 #      torch's setuptools pin; the warning is harmless).
 #   3. mmcv 2.1.0 from source with its CPU ops, --no-build-isolation so it builds against
-#      the installed torch (about 12 minutes on 2 cores; pip caches the built wheel).
+#      the installed torch (12-25 minutes on 2 cores; pip caches the built wheel).
 #   4. the pinned runtime requirements, mmdet3d 1.4.0 without its `open3d` requirement,
 #      and rankdet itself in editable mode.
 # gpu: the same order, with nvcc installed before mmcv is built with its CUDA ops (never
@@ -149,7 +149,7 @@ cpu_setup() {
     if "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
         log "3/4 mmcv 2.1.0 with ops already installed"
     else
-        log "3/4 building mmcv 2.1.0 with CPU ops from source (about 12 minutes on 2 cores)"
+        log "3/4 building mmcv 2.1.0 with CPU ops from source (12-25 minutes on 2 cores)"
         MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
             "${PIP[@]}" install -q --no-build-isolation -c "$CONSTRAINTS" mmcv==2.1.0
     fi
