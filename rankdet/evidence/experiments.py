@@ -12,7 +12,10 @@ The protocol (the paper's, at the scale of two CPU cores):
    ``eval_every`` iterations on val; it stops once val AP has not risen by more than
    ``min_delta`` for ``patience`` validations (not before ``min_iters``, at most
    ``max_iters``), and its best checkpoint is the shared start of every seed and
-   variant. Its learning rate stays constant after the warm-up, so that a plateau is
+   variant. A plateau needs a detector: while its best val AP is within ``min_delta``
+   of 0 it does not stop and its latest checkpoint is its best (added on 2026-12-02,
+   after the 3D warm start of that day's run stopped at 480 iterations with AP 0 at
+   every validation and went back to iteration 120's weights). Its learning rate stays constant after the warm-up, so that a plateau is
    the model's, not the schedule's. It is kept and reused across reruns.
 3. **Continuations.** From that checkpoint each variant trains ``iters`` iterations
    with a fresh schedule (linear warm-up, cosine decay), per seed: the same images in

@@ -179,7 +179,9 @@ def training_record(runner) -> dict:
 class WarmStartMonitor:
     """Record every validation of a run; for a warm start, keep the best checkpoint
     (``best.pth``) and stop training once the monitored val AP has not risen by more
-    than ``min_delta`` for ``patience`` validations (not before ``min_iters``).
+    than ``min_delta`` for ``patience`` validations (not before ``min_iters``). A run
+    whose best is still within ``min_delta`` of 0 finds nothing yet: it does not stop
+    (short of ``max_iters``), and its latest checkpoint is its best.
 
     Built as an mmengine hook by :func:`monitor_hook` (mmengine is imported lazily)."""
 
@@ -202,9 +204,16 @@ class WarmStartMonitor:
             return
         monitor = self.warm['monitor']
         value = values[monitor]
-        if self.best is None or value > self.best[monitor] + self.warm['min_delta']:
+        best, min_delta = (None if self.best is None else self.best[monitor]), \
+            self.warm['min_delta']
+        if best is None or value > best + min_delta or best <= min_delta:
+            # a rise; or no measurable detector yet (best within min_delta of 0: what
+            # differs is noise by the rule's own measure), where the latest is kept
             self.best, self.stale = entry, 0
-        else:
+        elif best > min_delta:
+            # a plateau needs a detector: the count starts once the best is measurable
+            # (the 3D warm start of 2026-12-02 stopped at 480 iterations with AP 0 at
+            # every validation and went back to its first checkpoint, iteration 120)
             self.stale += 1
         if self.best is entry:
             runner.save_checkpoint(str(self.work_dir), self.best_checkpoint.name,
