@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def test_object_radius_errors():
 
 def test_demo_sets_are_the_easy_ones():
     """What the demo promises its data to be, and the tiny profile shares it."""
+    assert DEMO_COCO.num_classes <= 3 and DEMO_COCO.max_clutter == 0
     assert DEMO_COCO.max_occlusion <= 0.3 and DEMO_COCO.max_objects <= 5
     assert DEMO_COCO.min_radius >= 0.1 * DEMO_COCO.min_size
     assert DEMO_KITTI.max_distance <= 25.0
@@ -165,14 +167,22 @@ def test_demo_tiny_profile_end_to_end(tmp_path):
     losses from its checkpoint), tables, pictures and summary.json, in one screen."""
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    done = subprocess.run(
+    # its own process group: a demo stopped at the time limit takes its runs with it
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / 'tools' / 'demo.py'), '--profile', 'tiny', '--stages',
          'data', '2d', '3d', '--data-root', str(tmp_path / 'data'), '--work-dir', str(work)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    assert len(lines) <= 100, done.stdout
-    assert len(done.stderr.splitlines()) <= 5, done.stderr[-3000:]
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    lines = stdout.splitlines()
+    assert len(lines) <= 100, stdout
+    assert len(stderr.splitlines()) <= 5, stderr[-3000:]
     for job in ('2d/warm', '2d/rank', '3d/warm', '3d/rank'):
         assert any(line.startswith(f'  {job:<8} iter') for line in lines), job
         log = (work / job / 'job.log').read_text()
@@ -200,5 +210,33 @@ def test_demo_tiny_profile_end_to_end(tmp_path):
     for picture in pictures:
         with Image.open(picture) as image:
             assert min(image.size) >= 200
-        assert picture in done.stdout
+        assert picture in stdout
     assert summary['seconds'] > 0
+
+
+def test_demo_2d_options_fit_the_evidence_config(tmp_path):
+    """The 2D chain's options reach the config the job builds: the demo's classes,
+    images at their own size, anchors from 32 px; a misplaced Resize index is refused."""
+    from rankdet.demo.demo_run import PROFILES, check_resize_steps
+    from rankdet.demo.protocol import Chain, chain_jobs
+    from rankdet.evidence.job import build_config
+
+    chain = PROFILES['demo']['2d']
+    check_resize_steps(chain)
+    warm, rank = chain_jobs('2d', chain, tmp_path / 'coco', tmp_path / 'work')
+    assert rank.after == ['2d/warm'] and rank.spec['load_from'].endswith(
+        f'2d/warm/train/iter_{chain.warm_iters}.pth')
+    for job in (warm, rank):
+        cfg = build_config(job.spec)
+        assert cfg.model.bbox_head.num_classes == DEMO_COCO.num_classes == 3
+        assert cfg.model.bbox_head.anchor_generator.octave_base_scale == 4
+        for loader in ('train_dataloader', 'test_dataloader'):
+            dataset = cfg[loader].dataset
+            assert list(dataset.metainfo.classes) == ['circle', 'square', 'triangle']
+            assert [step.scale for step in dataset.pipeline if step.type == 'Resize'] == \
+                [DEMO_COCO.max_size]
+            assert dataset.data_root == f'{tmp_path / "coco"}/'
+    wrong = Chain(**{**vars(chain), 'cfg_options': (
+        ('train_dataloader.dataset.pipeline.1.scale', 128),)})
+    with pytest.raises(ValueError, match='pipeline step 1 is LoadAnnotations'):
+        check_resize_steps(wrong)
