@@ -8,7 +8,9 @@ PYTHON := .venv/bin/python
 setup:
 	@bash tools/setup_env.sh
 
+# flake8 first (its settings: setup.cfg's [flake8] section), then the test suite
 test: setup
+	$(PYTHON) -m flake8
 	$(PYTHON) -m pytest tests -q
 
 demo: setup
