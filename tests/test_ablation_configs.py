@@ -1,5 +1,5 @@
 """configs2d/ablation/ holds Table 4 of the paper, one config per row, and each row's
-switches are pinned here (METHOD.md sec. 3 maps the IoU-BP column).
+switches are pinned here (docs/method.md section 7; section 5 maps the IoU-BP column).
 
 Each config is loaded with mmengine's Config (inheritance resolved) and its RankingLoss is
 built, so every switch is checked, including those left at their defaults: a changed
@@ -27,7 +27,7 @@ PAPER = dict(use_global=True, use_class=True, use_iou=True, rank_fn='exp', minin
              class_reduction='sum', group_weighting='bin', score_space='prob')
 
 # Table 4: row -> (config stem, switches beside the paper's defaults, paper AP,
-# point-wise loss). IoU BP (METHOD.md sec. 3): the column names the IoUs that DO
+# point-wise loss). IoU BP (docs/method.md section 5): the column names the IoUs that DO
 # back-propagate: 'x' = both frozen (iou_bp='none'), 's(p_i) & s(p_j)' = both trained
 # (iou_bp='both'), 's(p_i)' = the rule (iou_bp='lower_detached').
 TABLE4 = {

@@ -171,7 +171,7 @@ def test_variants_are_the_declared_ones():
     two, three = plan.pairs
     assert two.variants == tuple(by_name) and two.seeds == three.seeds == (0, 1, 2)
     assert three.variants == ('focal', 'paper', BEST)
-    # the ablation labels follow METHOD.md section 3's Table 4 mapping
+    # the ablation labels follow docs/method.md section 7's Table 4 mapping
     labels = {v.name: (v.loss_cls, v.label) for v in ABLATION_VARIANTS}
     assert labels['iou-bp-both'][0] == {'iou_bp': 'both'} and 'Exp. 8' in labels[
         'iou-bp-both'][1]

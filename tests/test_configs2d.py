@@ -29,8 +29,8 @@ REAL = [c for c in CONFIGS if not c.startswith('demo/')]
 DEMO = [c for c in CONFIGS if c.startswith('demo/')]
 
 # Table 4 of the paper: the RankingLoss arguments of each ablation row (Exp. 10 is the
-# main config, all defaults; rank-retinanet-group holds it too); iou_bp as METHOD.md sec. 3
-# maps it (tests/test_ablation_configs.py pins every switch of every row).
+# main config, all defaults; rank-retinanet-group holds it too); iou_bp as docs/method.md
+# section 5 maps it (tests/test_ablation_configs.py pins every switch of every row).
 ABLATION = {
     'rank-retinanet-global-ohem': dict(use_class=False, use_iou=False, mining='ohem'),
     'rank-retinanet-class-ohem': dict(use_global=False, use_iou=False, mining='ohem'),

@@ -457,7 +457,7 @@ def test_sample_ground_truth_against_itself_scores_100(kitti_sample_root):
 
 
 def test_perfect_detections_of_few_boxes_cannot_reach_100():
-    # METHOD.md: perfect detections of 2 boxes give AP11 9.09 and AP40 2.5
+    # docs/method.md section 13: perfect detections of 2 boxes give AP11 9.09 and AP40 2.5
     gt_annos, _ = synthetic_frames(1, 0, max_gt=0)
     gt_annos = [dict(name=np.array(['Car', 'Car']), truncated=np.zeros(2),
                      occluded=np.zeros(2), alpha=np.zeros(2),

@@ -53,7 +53,7 @@ def test_pairwise_chunked_equals_one_pass(rank_fn, chunk):
 
 
 def test_exp_gradient_is_not_doubled():
-    """d loss / d f(n) = sum_p z(n,p) e^{f(n)-f(p)}, z detached (METHOD.md sec. 1 warning)."""
+    """d loss / d f(n) = sum_p z(n,p) e^{f(n)-f(p)}, z detached (docs/method.md section 2)."""
     gen = torch.Generator().manual_seed(4)
     pos, neg = leaf(torch.rand(6, generator=gen)), leaf(torch.rand(9, generator=gen))
     loss = pairwise_rank_loss(pos, neg, rank_fn='exp')

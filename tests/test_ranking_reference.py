@@ -1,8 +1,8 @@
 """Brute-force references for rankdet.ranking, written as plain loops over samples and pairs.
 
-Each reference follows METHOD.md literally, one pair at a time, with autograd through
-scalar tensor ops; the fast implementations are compared with them in the other
-``test_ranking_*`` files. The tests here pin the references to numbers worked by hand.
+Each reference follows docs/method.md (sections 2-5) literally, one pair at a time, with
+autograd through scalar tensor ops; the fast implementations are compared with them in
+the other ``test_ranking_*`` files. The tests here pin the references to numbers worked by hand.
 """
 import math
 

@@ -5,7 +5,8 @@ weak warm start they can fall into a trap that the loss curve hides: every confi
 saturates near 0, every pair difference is 0, every ranking term sits at its flat value
 L_rank(0) (1 for ``exp``), and no gradient passes the flat sigmoid. Meanwhile group
 mining can let the bulk of background anchors drift up. This hook makes both visible in
-every run, focal baselines included, so that focal and ranking curves compare.
+every run, focal baselines included, so that focal and ranking curves compare
+(docs/method.md section 11).
 """
 import inspect
 from typing import Optional

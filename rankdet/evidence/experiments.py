@@ -63,8 +63,9 @@ CONFIGS_3D = 'configs3d'
 
 #: test views: (name, test_cfg changes); the first is the headline
 TEST_VIEWS = (('paper', {}), ('thr0', {'score_thr': 0.0}))
-#: the 2D test settings of the paper (METHOD.md): score 0.05, soft-NMS IoU 0.6, 100 per
-#: image (the evidence model's base config scores every box; the job sets these)
+#: the 2D test settings of the paper (docs/method.md section 9): score 0.05, soft-NMS
+#: IoU 0.6, 100 per image (the evidence model's base config scores every box; the job
+#: sets these)
 PAPER_TEST_2D = dict(score_thr=0.05, nms=dict(type='soft_nms', iou_threshold=0.6),
                      max_per_img=100)
 #: the val metric that stops the warm start and chooses the best extension
@@ -157,8 +158,8 @@ EXTENSIONS = ('ohem', 'size', 'logit', 'rank+focal')
 #: the run of a 3D pair that trains the variant chosen on the 2D val split
 BEST = 'best-2d'
 
-# Table 4's switches on top of the defaults (METHOD.md section 3's mapping; the paper's
-# rows use OHEM, these keep group mining unless the row is about mining).
+# Table 4's switches on top of the defaults (docs/method.md section 7's mapping; the
+# paper's rows use OHEM, these keep group mining unless the row is about mining).
 ABLATION_VARIANTS = (
     Variant('paper', 'Exp. 10: all three terms, group mining, IoU-BP rule (paper 37.8)'),
     Variant('no-global', 'without the global term (no Table 4 row)', dict(use_global=False)),

@@ -393,9 +393,9 @@ run_job = train_run  # the name tools/compare.py's scheduler used first
 
 def warm_then_continue(warm_spec: dict, continuations: Dict[str, dict],
                        log=print) -> Dict[str, dict]:
-    """METHOD.md's warm start in one call (``make demo`` uses it): train ``warm_spec``
-    (a focal warm start; with ``warm`` it stops at its val plateau), then every
-    continuation from its checkpoint, in this process.
+    """The warm start (docs/method.md section 9) in one call (``make demo`` uses it):
+    train ``warm_spec`` (a focal warm start; with ``warm`` it stops at its val plateau),
+    then every continuation from its checkpoint, in this process.
 
     Args:
         warm_spec: a job spec (see :func:`train_run`).

@@ -7,10 +7,10 @@ For each class c with a positive in the image: P_c, the samples assigned to c; N
 other non-ignored sample (background and other classes), mined per class; all scored by
 their confidence f_c for class c. Each class has its own re-weighting z_c (Eq. 5); the
 image's loss is the SUM over the classes that have both positives and negatives, as Eq. (4)
-writes it (METHOD.md sec. 2), so each class's term keeps the paper's 1:1:1 balance with the
-global and IoU-guided terms. ``class_reduction='mean'`` divides by the number of those
-classes instead (an earlier reading, kept as a switch): it weakens the term by the number
-of classes in the image.
+writes it (docs/method.md section 3), so each class's term keeps the paper's 1:1:1 balance
+with the global and IoU-guided terms. ``class_reduction='mean'`` divides by the number of
+those classes instead (an earlier reading, kept as a switch): it weakens the term by the
+number of classes in the image.
 
 All (image, class) problems of a batch are solved at once: ``K = sum_b |classes in b|``.
 """

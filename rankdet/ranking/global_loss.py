@@ -4,6 +4,7 @@
 
 P: every foreground sample of the image (all classes), scored by its ground-truth class.
 N: the mined background samples, each scored by its highest class confidence.
+See docs/method.md section 2 (and section 4 for the mining).
 
 Two switches beyond the paper (defaults: the paper): ``group_weighting='size'`` counts a
 mined bin as its number of members, and ``score_space='logit'`` ranks logits instead of

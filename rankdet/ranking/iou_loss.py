@@ -14,7 +14,8 @@ IoU is zero.
 
 Decisions where the paper is silent: each unordered pair {i, j}, i != j, counts once
 (L is symmetric in i, j and the i = j terms are the constant L(0)); no dynamic
-re-weighting; the loss of an image is the mean over all its pairs (METHOD.md sec. 3).
+re-weighting; the loss of an image is the mean over all its pairs, pooled over its classes
+and levels (docs/method.md section 5).
 
 Score space (an extension): with ``score_space='logit'`` f is the positive's logit, as in
 the other two terms (one meaning for all enabled terms of ``RankingLoss``). The order of

@@ -1,4 +1,5 @@
-"""Negative mining for the global and class-specific ranking losses (RankDetNet, Sec. 3.1).
+"""Negative mining for the global and class-specific ranking losses (RankDetNet, Sec. 3.1;
+docs/method.md section 4).
 
 - ``'ohem'``: keep the ``ratio * |P|`` highest-scoring negatives (1:3 in the paper).
 - ``'group'``: split the negatives' score range [min, max] into ``num_groups`` bins of

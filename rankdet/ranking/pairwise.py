@@ -7,7 +7,7 @@ Shared by the global (Eq. 2) and class-specific (Eq. 4) losses. Because z carrie
 gradient the loss is ``sum_{n,p} L_d L / S`` (``L_d`` the detached pair term, ``S`` its
 sum); its value is the L-weighted mean of L, between min L and max L.
 
-With ``exp`` the sums factorise (METHOD.md sec. 1), with ``g = f.detach()``::
+With ``exp`` the sums factorise (docs/method.md section 2), with ``g = f.detach()``::
 
     loss = [sum_n e^{g(n)+f(n)}] [sum_p e^{-g(p)-f(p)}] / ([sum_n e^{g(n)}] [sum_p e^{-g(p)}])
 

@@ -1,7 +1,8 @@
 """The rank functions L_rank of RankDetNet (Liu et al., CVPR 2021, Sec. 3).
 
 Eq. (2), (4) and (6) take a non-negative, monotonically increasing ``L_rank``; the paper
-uses ``exp`` and Table 5(a) finds ``sigmoid`` and ``logistic`` about equal.
+uses ``exp`` and Table 5(a) finds ``sigmoid`` and ``logistic`` about equal
+(docs/method.md section 1).
 
 The flat value ``L_rank(0)`` is what every term equals when all compared scores are equal
 (``exp`` 1, ``sigmoid`` 0.5, ``logistic`` log 2): a run whose terms sit there has stopped

@@ -1,4 +1,5 @@
-"""Reverse-pair ratios of RankDetNet's Table 3: how often a pair is ranked the wrong way.
+"""Reverse-pair ratios of RankDetNet's Table 3: how often a pair is ranked the wrong way
+(docs/method.md section 12).
 
 - F-B: a foreground sample (scored by its GT class) below a background one (scored by
   its highest class confidence); over all foreground x background pairs of an image.

@@ -5,7 +5,8 @@ Liu et al., "RankDetNet: Delving into Ranking Constraints for Object Detection",
 Everything but the classification loss stays the baseline's: the layers (a focal
 checkpoint loads with no missing or unexpected key), the targets (``get_targets``), the
 inference path (``predict_by_feat``) and the box regression (and ATSS centerness) loss,
-which the heads compute with the parent's own ``loss_by_feat_single``.
+which the heads compute with the parent's own ``loss_by_feat_single``. See docs/method.md
+section 6 (and section 8 for ``loss_pointwise`` and ``rank_scope``).
 """
 from typing import Dict, List, Optional
 

@@ -98,7 +98,8 @@ def level_index(num_level_anchors: List[int], device: torch.device) -> Tensor:
 
 def positive_ious(head: AnchorHead, anchors: Tensor, bbox_preds: Tensor,
                   bbox_targets: Tensor, positive: Tensor) -> Tensor:
-    """IoU of each positive's decoded box with its ground truth: s(p) of Eq. (6).
+    """IoU of each positive's decoded box with its ground truth: s(p) of Eq. (6)
+    (docs/method.md section 5).
 
     Args:
         head (AnchorHead): gives ``bbox_coder`` and ``reg_decoded_bbox``.

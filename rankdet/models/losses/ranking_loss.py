@@ -3,6 +3,8 @@
 Liu et al., "RankDetNet: Delving into Ranking Constraints for Object Detection", CVPR 2021.
 The maths lives in :mod:`rankdet.ranking` (plain PyTorch); this module stores the
 configuration, checks the head's tensors once, and reduces the per-image losses.
+docs/method.md: the terms (sections 2-5), this module's arguments (section 6), Table 4
+(section 7) and the extensions (section 8).
 """
 from typing import Dict, Optional, Union
 
@@ -30,7 +32,8 @@ class RankingLoss(nn.Module):
 
     Replaces a dense head's focal ``loss_cls``. Every switch of Table 4 is an argument,
     so each row of the ablation is a config in ``configs2d/ablation/`` (arguments beside
-    the defaults; METHOD.md sec. 3 for the IoU-BP column; paper AP, RetinaNet R50)::
+    the defaults; docs/method.md section 7, section 5 for the IoU-BP column; paper AP,
+    RetinaNet R50)::
 
         (1)  use_class=False, use_iou=False, mining='ohem'        global only         34.2
         (2)  use_global=False, use_iou=False, mining='ohem'       class-specific only 32.7

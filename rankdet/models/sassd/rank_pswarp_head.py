@@ -1,4 +1,5 @@
-"""SA-SSD's PSWarp head trained with RankDetNet's ranking losses instead of focal loss."""
+"""SA-SSD's PSWarp head trained with RankDetNet's ranking losses instead of focal loss
+(docs/method.md section 10)."""
 from typing import Dict, List, Optional
 
 from mmdet.utils import reduce_mean
