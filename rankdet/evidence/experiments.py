@@ -15,8 +15,9 @@ The protocol (the paper's, at the scale of two CPU cores):
    variant. A plateau needs a detector: while its best val AP is within ``min_delta``
    of 0 it does not stop and its latest checkpoint is its best (added on 2026-12-02,
    after the 3D warm start of that day's run stopped at 480 iterations with AP 0 at
-   every validation and went back to iteration 120's weights). Its learning rate stays constant after the warm-up, so that a plateau is
-   the model's, not the schedule's. It is kept and reused across reruns.
+   every validation and went back to iteration 120's weights). Its learning rate stays
+   constant after the warm-up, so that a plateau is the model's, not the schedule's.
+   It is kept and reused across reruns.
 3. **Continuations.** From that checkpoint each variant trains ``iters`` iterations
    with a fresh schedule (linear warm-up, cosine decay), per seed: the same images in
    the same order with the same augmentation for every variant; only the loss differs.
@@ -39,8 +40,8 @@ Sizing of ``evidence`` (measured on 2026-12-08, two one-thread processes side by
   val AP still rising by 0.02 per validation: not the converged start the protocol asks
   for; it was raised before any continuation's numbers were read);
 - 3D warm start, beside it on the other core: at most 2400 iter x 0.8 s = 32 min + 20
-  validations x 20 s = 7 min, ~39 min (the first maximum was 960; on 2026-12-02 and 2026-12-08 the val 3D
-  AP40 stayed at 0.00-0.04 up to 600 iterations);
+  validations x 20 s = 7 min, ~39 min (the first maximum was 960; on 2026-12-02 and
+  2026-12-08 the val 3D AP40 stayed at 0.00-0.04 up to 600 iterations);
 - 2D continuations: 6 variants x 3 seeds = 18 runs x 80 s = 24 process-min, on the core
   the 2D warm start frees: 2D done after at most ~46 min;
 - 3D continuations: 80 iter x 0.8 s = 1.1 min + val, two tests and analysis ~2 min = ~3
