@@ -59,3 +59,23 @@ def test_the_count_starts_once_the_detector_is_measurable():
 @pytest.mark.parametrize('min_iters, stop', [(0, 480), (720, 720)])
 def test_no_stop_before_min_iters(min_iters, stop):
     assert run_rule([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], min_iters=min_iters)[2] == stop
+
+
+@pytest.mark.parametrize('history,best,stopped,says', [
+    ([0.0, 0.3, 0.2], 2, None, 'NOT a detector'),       # never above min_delta 0.5
+    ([0.0, 4.0, 9.0], 2, None, 'still rising at the maximum length'),
+    ([5.0, 5.1, 5.2, 5.3], 0, 'plateau', 'plateaued at iteration 120'),
+])
+def test_the_report_says_how_the_warm_start_ended(history, best, stopped, says):
+    from rankdet.evidence.experiments import make_plan
+    from rankdet.evidence.report import warm_lines
+
+    pair = make_plan('evidence').pairs[1]  # 3D: min_delta 0.5, validated every 120
+    monitor = '3D_AP40_moderate'
+    warm = dict(monitor=monitor, stopped=stopped, best=history[best],
+                best_iter=(best + 1) * 120, trained_iters=len(history) * 120,
+                history=[{'iter': (k + 1) * 120, monitor: ap} for k, ap in enumerate(history)],
+                metrics={'test': {monitor: 1.0}, 'test_thr0': {monitor: 1.0}})
+    line = warm_lines(pair, warm)[0]
+    assert says in line
+    assert ('NOT converged' in line) == (stopped is None)

@@ -302,6 +302,11 @@ def warm_lines(pair: Pair, warm: Optional[dict]) -> List[str]:
         how = (f'it plateaued at iteration {warm["best_iter"]} (stopped at '
                f'{warm["trained_iters"]}: no rise above {pair.warm.min_delta} for '
                f'{pair.warm.patience} validations)')
+    elif warm['best'] is not None and warm['best'] <= pair.warm.min_delta:
+        how = (f'it never rose above {pair.warm.min_delta} up to the maximum length '
+               f'({warm["trained_iters"]} iterations): NOT converged, and NOT a detector '
+               f'yet; continuations from it compare losses on a detector that finds '
+               f'(almost) nothing')
     else:
         how = (f'it was still rising at the maximum length ({warm["trained_iters"]} '
                f'iterations; best at {warm["best_iter"]}): NOT converged')
