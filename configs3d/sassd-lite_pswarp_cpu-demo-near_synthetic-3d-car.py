@@ -23,39 +23,18 @@ model = dict(
         in_channels=256, feat_channels=256,
         anchor_generator=dict(ranges=[[0, -16.0, -1.78, 25.6, 16.0, -1.78]])))
 
-backend_args = None
 db_sampler = dict(
-    data_root=data_root,
-    info_path=data_root + 'kitti_dbinfos_train.pkl',
-    rate=1.0,
-    prepare=dict(filter_by_difficulty=[-1], filter_by_min_points=dict(Car=5)),
-    classes=['Car'],
-    sample_groups=dict(Car=8),
-    points_loader=dict(
-        type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-        backend_args=backend_args),
-    backend_args=backend_args)
-train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-         backend_args=backend_args),
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-    dict(type='ObjectSample', db_sampler=db_sampler),
-    dict(type='ObjectNoise', num_try=100, translation_std=[0.5, 0.5, 0.2],
-         global_rot_range=[0.0, 0.0], rot_range=[-0.39269908, 0.39269908]),
-    dict(type='RandomFlip3D', flip_ratio_bev_horizontal=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=[-0.39269908, 0.39269908],
-         scale_ratio_range=[0.95, 1.05]),
-    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='PointShuffle'),
-    dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
-]
-test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-         backend_args=backend_args),
-    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='Pack3DDetInputs', keys=['points'])
-]
+    _base_.db_sampler, data_root=data_root, info_path=data_root + 'kitti_dbinfos_train.pkl',
+    sample_groups=dict(Car=8))
+# the base's steps with these settings (a list is replaced, not merged, by a child)
+__changes = dict(
+    ObjectSample=dict(db_sampler=db_sampler),
+    ObjectNoise=dict(translation_std=[0.5, 0.5, 0.2], rot_range=[-0.39269908, 0.39269908]),
+    GlobalRotScaleTrans=dict(rot_range=[-0.39269908, 0.39269908]),
+    PointsRangeFilter=dict(point_cloud_range=point_cloud_range),
+    ObjectRangeFilter=dict(point_cloud_range=point_cloud_range))
+train_pipeline = [dict(step, **__changes.get(step.type, {})) for step in _base_.train_pipeline]
+test_pipeline = [dict(step, **__changes.get(step.type, {})) for step in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader

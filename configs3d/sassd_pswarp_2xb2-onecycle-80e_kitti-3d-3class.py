@@ -6,6 +6,15 @@ _base_ = [
     './_base_/schedules/onecycle-80e.py', './_base_/default_runtime.py'
 ]
 
+# pedestrians and cyclists are assigned alike (the same dict twice below)
+__small_object_assigner = dict(
+    type='Max3DIoUAssigner',
+    iou_calculator=dict(type='BboxOverlapsNearest3D'),
+    pos_iou_thr=0.35,
+    neg_iou_thr=0.2,
+    min_pos_iou=0.2,
+    ignore_iof_thr=-1)
+
 model = dict(
     bbox_head=dict(
         num_classes=3,
@@ -20,20 +29,8 @@ model = dict(
     train_cfg=dict(
         _delete_=True,
         assigner=[
-            dict(  # Pedestrian
-                type='Max3DIoUAssigner',
-                iou_calculator=dict(type='BboxOverlapsNearest3D'),
-                pos_iou_thr=0.35,
-                neg_iou_thr=0.2,
-                min_pos_iou=0.2,
-                ignore_iof_thr=-1),
-            dict(  # Cyclist
-                type='Max3DIoUAssigner',
-                iou_calculator=dict(type='BboxOverlapsNearest3D'),
-                pos_iou_thr=0.35,
-                neg_iou_thr=0.2,
-                min_pos_iou=0.2,
-                ignore_iof_thr=-1),
+            __small_object_assigner,  # Pedestrian
+            __small_object_assigner,  # Cyclist
             dict(  # Car
                 type='Max3DIoUAssigner',
                 iou_calculator=dict(type='BboxOverlapsNearest3D'),

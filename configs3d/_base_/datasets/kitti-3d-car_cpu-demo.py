@@ -1,92 +1,35 @@
 # KITTI-format car sets for the CPU demo: the KITTI car pipeline on a smaller range,
 # [0, 35.2] x [-20, 20] x [-3, 1] m, and batches light enough for 2 CPU cores. Info files
 # by tools/create_data.py; data_root is the synthetic set of tools/make_synthetic.py.
-dataset_type = 'CheckedKittiDataset'  # KittiDataset that checks its scans
+# Only the data root, range, sampling and workers differ from kitti-3d-car.py; the values
+# computed there from its own root and range are re-made here from these.
+_base_ = './kitti-3d-car.py'
+
 data_root = 'data/synthetic/kitti/'
-class_names = ['Car']
 point_cloud_range = [0, -20, -3, 35.2, 20, 1]
-input_modality = dict(use_lidar=True, use_camera=False)
-metainfo = dict(classes=class_names)
-backend_args = None
 
 db_sampler = dict(
-    data_root=data_root,
-    info_path=data_root + 'kitti_dbinfos_train.pkl',
-    rate=1.0,
-    prepare=dict(filter_by_difficulty=[-1], filter_by_min_points=dict(Car=5)),
-    classes=class_names,
-    sample_groups=dict(Car=10),
-    points_loader=dict(
-        type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-        backend_args=backend_args),
-    backend_args=backend_args)
-
-train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-         backend_args=backend_args),
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-    dict(type='ObjectSample', db_sampler=db_sampler),
-    dict(type='ObjectNoise', num_try=100, translation_std=[1.0, 1.0, 0.5],
-         global_rot_range=[0.0, 0.0], rot_range=[-0.78539816, 0.78539816]),
-    dict(type='RandomFlip3D', flip_ratio_bev_horizontal=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=[-0.78539816, 0.78539816],
-         scale_ratio_range=[0.95, 1.05]),
-    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='PointShuffle'),
-    dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
-]
-test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
-         backend_args=backend_args),
-    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='Pack3DDetInputs', keys=['points'])
-]
+    _base_.db_sampler, data_root=data_root, info_path=data_root + 'kitti_dbinfos_train.pkl',
+    sample_groups=dict(Car=10))
+# the base's steps with these settings (a list is replaced, not merged, by a child)
+__changes = dict(
+    ObjectSample=dict(db_sampler=db_sampler),
+    PointsRangeFilter=dict(point_cloud_range=point_cloud_range),
+    ObjectRangeFilter=dict(point_cloud_range=point_cloud_range))
+train_pipeline = [dict(step, **__changes.get(step.type, {})) for step in _base_.train_pipeline]
+test_pipeline = [dict(step, **__changes.get(step.type, {})) for step in _base_.test_pipeline]
 
 train_dataloader = dict(
-    batch_size=2,
     # in-process loading: numba compiles the augmentations once per process, and a
     # fresh worker every epoch would compile them again (~20 s each)
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='kitti_infos_train.pkl',
-        data_prefix=dict(pts='training/velodyne_reduced'),
-        pipeline=train_pipeline,
-        # every scan is checked before the first iteration (False: no check)
-        check_files=True,
-        modality=input_modality,
-        test_mode=False,
-        metainfo=metainfo,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
     num_workers=0,
     persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(pts='training/velodyne_reduced'),
-        ann_file='kitti_infos_val.pkl',
-        pipeline=test_pipeline,
-        check_files=True,
-        modality=input_modality,
-        test_mode=True,
-        metainfo=metainfo,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# the KITTI metric with its BEV / 3D overlaps on the CPU (rankdet.evaluation)
-val_evaluator = dict(
-    type='RankKittiMetric',
-    ann_file=data_root + 'kitti_infos_val.pkl',
-    metric='bbox',
-    backend_args=backend_args)
+val_evaluator = dict(ann_file=data_root + 'kitti_infos_val.pkl')
 test_evaluator = val_evaluator
