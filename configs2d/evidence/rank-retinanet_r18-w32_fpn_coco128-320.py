@@ -1,6 +1,6 @@
 # Evidence: the focal twin (retinanet_r18-w32_fpn_coco128-320.py) with RankDetNet's three ranking
 # losses in place of focal loss. tools/compare.py starts it from the focal run's checkpoint
-# (METHOD.md's warm start), so the class-score prior is the focal run's.
+# (the warm start of docs/method.md section 9), so the class-score prior is the focal run's.
 _base_ = './retinanet_r18-w32_fpn_coco128-320.py'
 
 model = dict(

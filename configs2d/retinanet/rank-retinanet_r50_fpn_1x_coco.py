@@ -8,8 +8,8 @@ model = dict(
         type='RankRetinaHead',
         loss_cls=dict(_delete_=True, type='RankingLoss')))
 
-# warm start (METHOD.md): train retinanet_r50_fpn_1x_coco.py first, with tools/train.py's
-# default work dir, or point this at its final checkpoint
+# warm start (docs/method.md section 9): train retinanet_r50_fpn_1x_coco.py first, with
+# tools/train.py's default work dir, or point this at its final checkpoint
 load_from = 'work_dirs/retinanet_r50_fpn_1x_coco/epoch_12.pth'
 
 custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

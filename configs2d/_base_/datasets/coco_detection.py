@@ -1,4 +1,4 @@
-# COCO 2017 detection, 1333x800 (METHOD.md). Point data_root at a COCO folder
+# COCO 2017 detection, 1333x800 (docs/method.md section 9). Point data_root at a COCO folder
 # (annotations/, train2017/, val2017/): edit it here, or set COCO_ROOT, e.g.
 #     COCO_ROOT=/data/coco/ bash tools/dist_train.sh CONFIG 8
 dataset_type = 'CheckedCocoDataset'

@@ -1,4 +1,4 @@
-# The paper's schedule (METHOD.md): SGD, momentum 0.9, weight decay 1e-4, batch 16,
+# The paper's schedule (docs/method.md section 9): SGD, momentum 0.9, weight decay 1e-4, batch 16,
 # lr 0.01, x0.1 after epochs 8 and 11, 12 epochs. The paper does not state a warm-up;
 # this keeps mmdet's linear warm-up over the first 500 iterations.
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=1)
