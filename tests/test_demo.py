@@ -240,3 +240,20 @@ def test_demo_2d_options_fit_the_evidence_config(tmp_path):
         ('train_dataloader.dataset.pipeline.1.scale', 128),)})
     with pytest.raises(ValueError, match='pipeline step 1 is LoadAnnotations'):
         check_resize_steps(wrong)
+
+
+def test_the_continuation_alone_takes_the_rank_options():
+    """The demo's SA-SSD continuation fine-tunes at a tenth of the learning rate: the
+    option reaches the ranking job only, beside the options both jobs share."""
+    from rankdet.demo.demo_run import PROFILES
+    from rankdet.demo.protocol import chain_jobs
+
+    chain = PROFILES['demo']['3d']
+    assert dict(chain.rank_cfg_options) == {'optim_wrapper.optimizer.lr': 3e-4}
+    warm, rank = chain_jobs('3d', chain, '/nowhere/kitti', '/nowhere/work')
+    assert 'optim_wrapper.optimizer.lr' not in warm.spec['cfg_options']
+    assert rank.spec['cfg_options'] == dict(chain.cfg_options,
+                                            **{'optim_wrapper.optimizer.lr': 3e-4})
+    two_d = PROFILES['demo']['2d']
+    warm2, rank2 = chain_jobs('2d', two_d, '/nowhere/coco', '/nowhere/work')
+    assert warm2.spec['cfg_options'] == rank2.spec['cfg_options'] == dict(two_d.cfg_options)

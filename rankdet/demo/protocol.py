@@ -42,6 +42,7 @@ class Chain:
     rank_iters: int
     cfg_options: tuple = ()
     analysis_max_images: Optional[int] = None
+    rank_cfg_options: tuple = ()
 
 
 def chain_jobs(name: str, chain: Chain, data_root, work_dir, seed: int = 0) -> list:
@@ -61,6 +62,7 @@ def chain_jobs(name: str, chain: Chain, data_root, work_dir, seed: int = 0) -> l
                        iters=chain.warm_iters, load_from=None, work_dir=str(work_dir / warm),
                        evaluate=True, analyse=False)),
         Job(rank, dict(common, name=rank, config=str(REPO / chain.rank_config),
+                       cfg_options=dict(chain.cfg_options + chain.rank_cfg_options),
                        iters=chain.rank_iters, load_from=str(checkpoint),
                        work_dir=str(work_dir / rank), evaluate=True, analyse=True),
             after=[warm]),
