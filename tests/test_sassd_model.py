@@ -25,6 +25,7 @@ from rankdet.models.sassd.pswarp import part_centres, part_sensitive_warp  # noq
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs3d'
 FOCAL_CONFIG = CONFIGS / 'sassd_pswarp_cpu-demo_synthetic-3d-car.py'
 RANK_CONFIG = CONFIGS / 'rank-sassd_pswarp_cpu-demo_synthetic-3d-car.py'
+DEFAULT_SCOPE = 'mmdet3d'  # every model here is built in mmdet3d's scope (conftest.py)
 SEEDS = (0, 1, 2)
 
 # the tiny range: 64 x 64 x 41 voxels of 0.1 m, an 8 x 8 BEV map, anchors every 6.4/7 m
