@@ -21,6 +21,8 @@ from mmdet.structures.bbox import bbox_overlaps, cat_boxes, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
+from ..common.levels import flatten_levels, level_index
+
 
 class LevelTargets(NamedTuple):
     """mmdet's targets of a batch, per level (``images_to_levels`` layout)."""
@@ -72,28 +74,6 @@ def level_targets(head: AnchorHead, cls_scores: List[Tensor],
         return LevelTargets(*targets)
     anchors = images_to_levels([cat_boxes(a) for a in anchor_list], num_level_anchors)
     return LevelTargets(anchors, *targets)
-
-
-def flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
-    """Per-level head outputs as one tensor per image, in the order of mmdet's targets.
-
-    Args:
-        maps (list[Tensor[N, K * channels, H_l, W_l]]): one output map per level, K base
-            anchors per location.
-        channels (int): values per anchor (C class logits, or 4 box deltas).
-
-    Returns:
-        Tensor[N, A, channels]: A = sum over levels of H_l * W_l * K.
-    """
-    num_images = maps[0].size(0)
-    return torch.cat([m.permute(0, 2, 3, 1).reshape(num_images, -1, channels)
-                      for m in maps], dim=1)
-
-
-def level_index(num_level_anchors: List[int], device: torch.device) -> Tensor:
-    """Tensor[A]: the pyramid level of each anchor of the flattened order."""
-    return torch.cat([torch.full((n,), level, dtype=torch.long, device=device)
-                      for level, n in enumerate(num_level_anchors)])
 
 
 def positive_ious(head: AnchorHead, anchors: Tensor, bbox_preds: Tensor,

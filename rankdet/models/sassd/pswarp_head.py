@@ -9,7 +9,7 @@ from mmdet3d.structures import limit_period
 from mmdet3d.utils.typing_utils import InstanceList, OptInstanceList
 from torch import Tensor, nn
 
-from rankdet.models.dense_heads.ranking_targets import flatten_levels, level_index
+from rankdet.models.common import flatten_levels, level_index
 from rankdet.ops import iou3d
 from .pswarp import part_sensitive_warp
 

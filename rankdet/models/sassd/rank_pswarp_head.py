@@ -7,7 +7,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.utils.typing_utils import InstanceList, OptInstanceList
 from torch import Tensor
 
-from rankdet.models.dense_heads.ranking_targets import flatten_levels
+from rankdet.models.common import flatten_levels
 from rankdet.models.losses import RankingLoss
 from .pswarp_head import AnchorSamples, PSWarpHead
 
