@@ -47,6 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rankdet.kitti.box_transform import camera_to_lidar_boxes
+from rankdet.kitti.camera_fov import read_image_shape, reduce_to_camera_fov
 from rankdet.kitti.calib import KittiCalib, read_calib
 from rankdet.kitti.label import KittiLabels, read_label
 from rankdet.kitti.points import read_points, write_points
@@ -54,7 +55,6 @@ from rankdet.kitti.points import read_points, write_points
 from .kitti_gt_database import create_groundtruth_database
 from .points_in_boxes import points_in_boxes
 from .staged_output import StagedOutput
-from .velodyne_reduce import reduce_to_camera_fov
 
 # mmdet3d 1.4's KITTI categories, in label order (update_infos_to_v2 / KittiDataset).
 KITTI_CLASSES = ('Pedestrian', 'Cyclist', 'Car', 'Van', 'Truck', 'Person_sitting',
@@ -85,20 +85,6 @@ def read_image_set(path) -> list[int]:
                              f'got {line.strip()!r}')
         ids.append(int(token))
     return ids
-
-
-def read_image_shape(path) -> tuple[int, int]:
-    """``(height, width)`` of an image, read from its header."""
-    from PIL import Image, UnidentifiedImageError
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: image not found')
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f'{path}: not a readable image ({err})') from None
-    return height, width
 
 
 def kitti_difficulty(labels: KittiLabels) -> list[int]:

@@ -52,3 +52,18 @@ def test_levels_flatten_in_target_order():
     # anchor (row 0, col 1, base 2) of image 1: channels 2*2 and 2*2+1 at (0, 1)
     assert flat[1, (0 * 3 + 1) * 3 + 2].tolist() == maps[0][1, 4:6, 0, 1].tolist()
     assert level_index([18, 3], torch.device('cpu')).tolist() == [0] * 18 + [1] * 3
+
+
+# Applications still inside the library, to move out with issue 15's layout change; no
+# other file under rankdet/ may import the tools or the data conversion.
+APPLICATIONS_PENDING = ('rankdet/demo/', 'rankdet/evidence/')
+
+
+LIBRARY = [p for p in sorted(MODELS.parent.rglob('*.py'))
+           if not str(p.relative_to(MODELS.parents[1])).startswith(APPLICATIONS_PENDING)]
+
+
+@pytest.mark.parametrize('path', LIBRARY, ids=str)
+def test_the_library_does_not_import_tools_or_data_conversion(path):
+    bad = [m for m in imported_modules(path) if m.split('.')[0] in ('tools', 'data_converters')]
+    assert not bad, f'{path} imports {bad}'

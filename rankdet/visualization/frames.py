@@ -28,10 +28,8 @@ def load_kitti_frame(root, split: str, index, fov_only: bool = False) -> Frame:
     """Points and ground-truth LiDAR boxes (None without a label file) of KITTI frame
     ``index`` (``'000001'`` or 1) of ``<root>/<split>``; ``fov_only`` keeps the points in
     camera 2's field of view (what mmdet3d's ``velodyne_reduced`` holds)."""
-    from data_converters.kitti_converter import read_image_shape
-    from data_converters.velodyne_reduce import reduce_to_camera_fov
-
     from rankdet.kitti import camera_to_lidar_boxes, read_calib, read_label, read_points
+    from rankdet.kitti.camera_fov import read_image_shape, reduce_to_camera_fov
 
     folder = Path(root) / split
     name = f'{int(index):06d}' if str(index).isdigit() else str(index)

@@ -7,9 +7,13 @@ spanned by the image rectangle between the depths 0.001 m and 100 m, the depth m
 along camera 2's optical axis. A point ``X`` of the LiDAR frame projects through
 ``P2 @ R0_rect @ Tr_velo_to_cam`` to ``(u*d, v*d, d)``; the third row of ``P2`` is
 ``[0, 0, 1, t]``, so ``d`` is exactly that depth, and "inside the frustum" is
-``0 <= u <= width, 0 <= v <= height, near <= d <= far``, the test used here.
+``0 <= u <= width, 0 <= v <= height, near <= d <= far``, the test used here; the
+image size is read from the header of the frame's ``image_2`` file (:func:`read_image_shape`).
+Used by the conversion (``data_converters``) and by the frame pictures alike.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -51,3 +55,17 @@ def reduce_to_camera_fov(points, lidar2img, image_shape, near: float = NEAR_CLIP
                          far: float = FAR_CLIP) -> np.ndarray:
     """The rows of ``points`` inside the camera frustum (see :func:`camera_fov_mask`)."""
     return np.asarray(points)[camera_fov_mask(points, lidar2img, image_shape, near, far)]
+
+
+def read_image_shape(path) -> tuple[int, int]:
+    """``(height, width)`` of an image, read from its header."""
+    from PIL import Image, UnidentifiedImageError
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: image not found')
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f'{path}: not a readable image ({err})') from None
+    return height, width
