@@ -198,10 +198,10 @@ def _run_chains(chains: Dict[str, Chain], roots: dict, work_dir: Path, workers: 
                                     f'{tool} --preset demo')
     say('=== train: a focal warm start, then the ranking losses from its checkpoint ===')
     for kind, chain in chains.items():
-        tuned = ''.join(f', {key.split(".")[-1]} {value:g}' for key, value in
-                        chain.rank_cfg_options)
+        tuned = ', '.join(f'{key.split(".")[-1]} {value:g}'
+                          for key, value in chain.rank_cfg_options)
         say(f'  {kind}: {DESCRIPTIONS[kind]}; {chain.warm_iters} focal + {chain.rank_iters} '
-            f'ranking iterations{" (ranking" + tuned + ")" if tuned else ""}')
+            f'ranking iterations' + (f' (ranking at {tuned})' if tuned else ''))
     if '2d' in chains:
         check_resize_steps(chains['2d'])
     data_roots = {'2d': roots['coco'], '3d': roots['kitti']}

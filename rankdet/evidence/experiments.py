@@ -38,7 +38,8 @@ Sizing of ``evidence`` (measured on 2026-12-08, two one-thread processes side by
 - 2D warm start: at most 6000 iter x 0.17 s = 17 min + 30 validations x 10 s = 5 min,
   ~22 min (the first maximum, 2000, was reached on 2026-12-02 and 2026-12-08 with the
   val AP still rising by 0.02 per validation: not the converged start the protocol asks
-  for; it was raised before any continuation's numbers were read);
+  for; it was raised for that reason, after the 2026-12-02 continuations had been read
+  and before the 2026-12-08 ones were, which were discarded);
 - 3D warm start, beside it on the other core: at most 2400 iter x 0.8 s = 32 min + 20
   validations x 20 s = 7 min, ~39 min (the first maximum was 960; on 2026-12-02 and
   2026-12-08 the val 3D AP40 stayed at 0.00-0.04 up to 600 iterations);
