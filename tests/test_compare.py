@@ -20,6 +20,9 @@ from rankdet.evidence.scheduler import Job, JobFailed, run_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUNS = {'2d-synthetic': ('focal', 'paper', 'ohem'), '3d-synthetic': ('focal', BEST)}
+#: the job whose best checkpoint starts the continuations (the tiny 2D warm start has a
+#: decay phase, the tiny 3D one none: both paths run)
+START = {'2d-synthetic': 'warm-anneal', '3d-synthetic': 'warm'}
 
 
 @pytest.fixture(scope='module')
@@ -84,6 +87,13 @@ def test_tiny_comparison_reports_every_variant_view_and_warm_start(tiny_run):
             plan = {p.name: p for p in make_plan('tiny').pairs}
             assert warm['trained_iters'] == plan[name].warm.max_iters
         assert f'val {warm["monitor"]}' in markdown
+        anneal = pair['warm_anneal']
+        if START[name] == 'warm-anneal':  # one validation at the end of its 2 iterations
+            assert [h['iter'] for h in anneal['history']] == [2]
+            assert anneal['schedule'] == 'anneal' and anneal['best_iter'] == 2
+            assert '**Decay phase**' in markdown
+        else:
+            assert anneal is None
     # the 3D best extension: chosen on the 2D val split among the tiny 2D extensions
     # (ohem only; the choice among several is tested below)
     choice = report['pairs']['3d-synthetic']['best_choice']
@@ -103,8 +113,19 @@ def test_tiny_runs_share_the_warm_start_and_differ_only_in_the_loss(tiny_run):
         warm_dir = work / pair / 'warm'
         warm_spec = json.loads((warm_dir / 'job.json').read_text())
         assert warm_spec['load_from'] is None and warm_spec['warm']['patience'] == 1
+        assert 'anneal_iters' not in warm_spec['warm']
         best = warm_dir / 'best.pth'
         assert best.is_file()
+        if START[pair] == 'warm-anneal':
+            # the decay phase: focal from the constant phase's best, its rate decayed
+            anneal_spec = json.loads((work / pair / 'warm-anneal' / 'job.json').read_text())
+            assert anneal_spec['load_from'] == str(best)
+            assert anneal_spec['warm']['schedule'] == 'anneal'
+            assert anneal_spec['config'] == warm_spec['config']
+            best = work / pair / 'warm-anneal' / 'best.pth'
+            assert best.is_file()
+            log = (work / pair / 'warm-anneal' / 'job.log').read_text()
+            assert f'Load checkpoint from {warm_dir / "best.pth"}' in log
         specs = {run: json.loads((work / pair / 'seed0' / run / 'job.json').read_text())
                  for run in runs}
         for run, spec in specs.items():
@@ -152,7 +173,8 @@ def test_rerun_keeps_finished_runs(tiny_run):
     _, command, _ = tiny_run
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    total = sum(len(runs) + 1 for runs in TINY_RUNS.values())  # + the warm starts
+    # + the warm starts and the decay phases
+    total = sum(len(runs) + 1 + (START[pair] != 'warm') for pair, runs in TINY_RUNS.items())
     assert again.stdout.count('done earlier') == total
     assert '] start ' not in again.stdout  # no run trained again
 
@@ -207,30 +229,48 @@ def test_plan_jobs_share_warm_start_seed_data_and_schedule(tmp_path):
              'kitti-synthetic': tmp_path / 'k', 'kitti-synthetic-test': tmp_path / 'kt'}
     jobs = build_jobs(plan, roots, tmp_path / 'work')
     names = [job.name for job in jobs]
-    assert names[:2] == ['2d-synthetic/warm', '3d-synthetic/warm']
-    assert len(names) == len(set(names)) == 2 + 3 * 6 + 3 * 3
+    assert names[:4] == ['2d-synthetic/warm', '3d-synthetic/warm', '2d-synthetic/warm-anneal',
+                         '3d-synthetic/warm-anneal']
+    assert len(names) == len(set(names)) == 4 + 3 * 6 + 3 * 3
     by_name = {job.name: job for job in jobs}
-    for job in jobs[2:]:
+    for pair, warm_start in zip(('2d-synthetic', '3d-synthetic'), plan.pairs):
+        warm, anneal = by_name[f'{pair}/warm'], by_name[f'{pair}/warm-anneal']
+        assert anneal.after == [warm.name]
+        assert anneal.spec['load_from'] == str(Path(warm.spec['work_dir']) / 'best.pth')
+        assert anneal.spec['iters'] == anneal.spec['warm']['max_iters'] == \
+            anneal.spec['warm']['min_iters'] == warm_start.warm.anneal_iters > 0
+        assert anneal.spec['warm']['schedule'] == 'anneal'
+        assert 'schedule' not in warm.spec['warm'] and 'anneal_iters' not in warm.spec['warm']
+        same = {k for k in warm.spec if warm.spec[k] == anneal.spec[k]}
+        assert set(warm.spec) - same == {'name', 'iters', 'warm', 'load_from', 'work_dir'}
+    for job in jobs[4:]:
         pair = job.name.split('/')[0]
-        warm = by_name[f'{pair}/warm']
-        assert f'{pair}/warm' in job.after
+        start = by_name[f'{pair}/warm-anneal']
+        assert start.name in job.after
         if job.resolve is None:
-            assert job.spec['load_from'] == str(Path(warm.spec['work_dir']) / 'best.pth')
+            assert job.spec['load_from'] == str(Path(start.spec['work_dir']) / 'best.pth')
+            # every continuation at a tenth of its config's learning rate
+            rate = job.spec['cfg_options']['optim_wrapper.optimizer.lr']
+            assert rate == pytest.approx(0.1 * (1e-3 if pair == '2d-synthetic' else 3e-3))
             for key in ('iters', 'data_root', 'test_root', 'kind', 'test_cfg', 'test_views'):
                 assert job.spec[key] == by_name[f'{pair}/seed0/focal'].spec[key]
             assert job.spec['seed'] == int(job.name.split('/')[1][4:])
     pointwise = by_name['2d-synthetic/seed2/rank+focal'].spec['cfg_options']
     assert pointwise == {'model.bbox_head.loss_pointwise': dict(
-        type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)}
+        type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+        'optim_wrapper.optimizer.lr': pytest.approx(1e-4)}
     best = by_name[f'3d-synthetic/seed1/{BEST}']
-    assert set(best.after) == {'3d-synthetic/warm'} | {
+    assert set(best.after) == {'3d-synthetic/warm-anneal'} | {
         f'2d-synthetic/seed{s}/{v}' for s in (0, 1, 2) for v in EXTENSIONS}
     # the choice made from val numbers
     results = {f'2d-synthetic/seed{s}/{v}': {'metrics': {'val': {'AP': ap}}}
                for s in (0, 1, 2) for v, ap in zip(EXTENSIONS, (0.1, 0.3, 0.2, 0.0))}
     spec = best.resolve(results)
     assert spec['variant'] == 'size' and spec['seed'] == 1
-    assert spec['cfg_options'] == {'model.bbox_head.loss_cls.group_weighting': 'size'}
+    assert spec['load_from'] == str(Path(by_name['3d-synthetic/warm-anneal'].spec[
+        'work_dir']) / 'best.pth')
+    assert spec['cfg_options'] == {'model.bbox_head.loss_cls.group_weighting': 'size',
+                                   'optim_wrapper.optimizer.lr': pytest.approx(3e-4)}
     assert spec['choice']['chosen'] == 'size'
     warm_2d = by_name['2d-synthetic/warm'].spec
     assert warm_2d['warm']['monitor'] == 'AP' and warm_2d['iters'] == plan.pairs[0].warm.max_iters
@@ -244,12 +284,12 @@ def test_ablation_reuses_the_evidence_runs(tmp_path):
     evidence = {j.name: j.spec for j in build_jobs(make_plan('evidence'), roots, tmp_path)}
     ablation = {j.name: j.spec for j in build_jobs(make_plan('ablation'), roots, tmp_path)}
     shared = set(evidence) & set(ablation)
-    assert shared == {'2d-synthetic/warm', '2d-synthetic/seed0/focal',
+    assert shared == {'2d-synthetic/warm', '2d-synthetic/warm-anneal', '2d-synthetic/seed0/focal',
                       '2d-synthetic/seed0/paper', '2d-synthetic/seed0/ohem'}
     for name in shared:
         assert evidence[name] == ablation[name]
     assert ablation['2d-synthetic/seed0/iou-bp-both']['cfg_options'] == {
-        'model.bbox_head.loss_cls.iou_bp': 'both'}
+        'model.bbox_head.loss_cls.iou_bp': 'both', 'optim_wrapper.optimizer.lr': 1e-4}
 
 
 def test_summaries_and_paired_differences():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -28,6 +28,17 @@ def warm_name(pair: Pair) -> str:
     return f'{pair.name}/warm'
 
 
+def anneal_name(pair: Pair) -> str:
+    """The job name (and folder) of the warm start's decay phase."""
+    return f'{pair.name}/warm-anneal'
+
+
+def start_name(pair: Pair) -> str:
+    """The job whose ``best.pth`` starts every continuation: the decay phase if the
+    warm start has one, else the warm start."""
+    return anneal_name(pair) if pair.warm.anneal_iters else warm_name(pair)
+
+
 def test_settings(pair: Pair) -> dict:
     """The headline test settings (``test_cfg`` changes) and views of ``pair``'s runs."""
     return dict(test_cfg=dict(PAPER_TEST_2D) if pair.kind == '2d' else {},
@@ -35,10 +46,12 @@ def test_settings(pair: Pair) -> dict:
 
 
 def warm_job(pair: Pair, roots: Dict[str, Path], work_dir: Path) -> Job:
-    """The focal warm start of ``pair``: trained until its val AP plateaus."""
+    """The focal warm start of ``pair``: trained at a constant rate until its val AP
+    plateaus (its spec does not name the decay phase: see :func:`anneal_job`)."""
     name = warm_name(pair)
     warm = asdict(pair.warm)
     seed = warm.pop('seed')
+    warm.pop('anneal_iters')
     return Job(name, dict(
         name=name, kind=pair.kind, config=_path(pair.focal_config),
         cfg_options=dict(pair.cfg_options), data_root=str(roots[pair.data]),
@@ -46,6 +59,21 @@ def warm_job(pair: Pair, roots: Dict[str, Path], work_dir: Path) -> Job:
         warm=dict(warm, monitor=MONITOR[pair.kind]), load_from=None,
         work_dir=str(work_dir / name), validate=True, evaluate=True, analyse=False,
         gradient_batches=0, health_hook=True, threads=1, **test_settings(pair)))
+
+
+def anneal_job(pair: Pair, roots: Dict[str, Path], work_dir: Path) -> Job:
+    """The warm start's decay phase: focal loss from its best checkpoint for
+    ``anneal_iters`` iterations with a warm-up and cosine decay of the config's rate,
+    validated every ``eval_every`` iterations, its best checkpoint kept (it runs to the
+    end: ``min_iters`` is its length; the report reads its plateau from the history)."""
+    warm = warm_job(pair, roots, work_dir)
+    name = anneal_name(pair)
+    length = pair.warm.anneal_iters
+    rule = dict(warm.spec['warm'], schedule='anneal', max_iters=length, min_iters=length)
+    spec = dict(warm.spec, name=name, iters=length, warm=rule,
+                load_from=str(Path(warm.spec['work_dir']) / 'best.pth'),
+                work_dir=str(work_dir / name))
+    return Job(name, spec, after=[warm.name])
 
 
 def continuation_spec(plan: Plan, pair: Pair, seed: int, run: str, variant: Variant,
@@ -57,6 +85,8 @@ def continuation_spec(plan: Plan, pair: Pair, seed: int, run: str, variant: Vari
     if variant.pointwise:
         options['model.bbox_head.loss_pointwise'] = focal_loss_of(pair.focal_config)
     config = pair.focal_config if variant.loss == 'focal' else pair.rank_config
+    if pair.lr_factor != 1.0:
+        options['optim_wrapper.optimizer.lr'] = learning_rate_of(config) * pair.lr_factor
     return dict(
         name=name, kind=pair.kind, config=_path(config), cfg_options=options,
         data_root=str(roots[pair.data]), test_root=str(roots[pair.data + '-test']),
@@ -65,6 +95,14 @@ def continuation_spec(plan: Plan, pair: Pair, seed: int, run: str, variant: Vari
         analysis_max_images=pair.analysis_max_images,
         gradient_batches=plan.gradient_batches, health_hook=True, threads=1,
         **test_settings(pair))
+
+
+@lru_cache(maxsize=None)
+def learning_rate_of(config: str) -> float:
+    """The optimizer's learning rate in ``config``."""
+    from mmengine.config import Config
+
+    return float(Config.fromfile(_path(config)).optim_wrapper.optimizer.lr)
 
 
 def focal_loss_of(config: str) -> dict:
@@ -79,19 +117,23 @@ def focal_loss_of(config: str) -> dict:
 
 def build_jobs(plan: Plan, roots: Dict[str, Path], work_dir: Path,
                pairs: Optional[Sequence[Pair]] = None) -> List[Job]:
-    """The jobs of ``plan``: per pair one warm start, then per seed one continuation
-    per variant from its best checkpoint. A ``BEST`` run waits for the 2D pair's
-    extensions and trains the one :func:`choose_best` picks on their val AP."""
+    """The jobs of ``plan``: per pair one warm start and its decay phase, then per seed
+    one continuation per variant from the decay phase's best checkpoint. A ``BEST`` run
+    waits for the 2D pair's extensions and trains the one :func:`choose_best` picks on
+    their val AP."""
     jobs = []
     work_dir = Path(work_dir).resolve()
     pairs = list(pairs or plan.pairs)
     for pair in pairs:
         jobs.append(warm_job(pair, roots, work_dir))
+    for pair in pairs:
+        if pair.warm.anneal_iters:
+            jobs.append(anneal_job(pair, roots, work_dir))
     for seed in sorted({s for pair in pairs for s in pair.seeds}):
         for pair in pairs:
             if seed not in pair.seeds:
                 continue
-            warm = warm_name(pair)
+            warm = start_name(pair)
             checkpoint = work_dir / warm / 'best.pth'
             for run in pair.variants:
                 if run == BEST:
@@ -113,7 +155,7 @@ def build_jobs(plan: Plan, roots: Dict[str, Path], work_dir: Path,
             resolve = partial(_resolve_best, plan, pair, seed, source, candidates, roots,
                               work_dir)
             jobs.append(Job(name, dict(name=name, work_dir=str(work_dir / name)),
-                            after=[warm_name(pair)] + needs, resolve=resolve))
+                            after=[start_name(pair)] + needs, resolve=resolve))
     return jobs
 
 
@@ -136,7 +178,7 @@ def best_choice(source: Pair, candidates: Sequence[str], results: Dict[str, dict
 def _resolve_best(plan, pair, seed, source, candidates, roots, work_dir, results):
     choice = best_choice(source, candidates, results, pair.kind)
     spec = continuation_spec(plan, pair, seed, BEST, plan.variant(choice['chosen']), roots,
-                             work_dir, work_dir / warm_name(pair) / 'best.pth')
+                             work_dir, work_dir / start_name(pair) / 'best.pth')
     spec['choice'] = choice
     return spec
 

@@ -64,7 +64,8 @@ def build_config(spec: dict):
     cfg.model.test_cfg.update(copy.deepcopy(spec.get('test_cfg') or {}))
     warm = spec.get('warm')
     if warm:
-        warm_schedule(cfg, warm['max_iters'], warm['eval_every'])
+        warm_schedule(cfg, warm['max_iters'], warm['eval_every'],
+                      decay=warm.get('schedule') == 'anneal')
     else:
         fit_schedule(cfg, spec['iters'])
     cfg.randomness = dict(seed=spec['seed'])
@@ -104,14 +105,16 @@ def point_test_at(cfg, kind: str, data_root, test_root) -> None:
                          f'its data_root is {cfg.test_dataloader.dataset.data_root}')
 
 
-def warm_schedule(cfg, max_iters: int, eval_every: int) -> None:
+def warm_schedule(cfg, max_iters: int, eval_every: int, decay: bool = False) -> None:
     """A warm start's schedule: the config's linear warm-up (at most a fifth of the
-    run), then a constant learning rate, a validation every ``eval_every`` iterations,
-    no periodic checkpoint (the best one is saved by :class:`WarmStartMonitor`)."""
+    run), then a constant learning rate (``decay``: its cosine decay, the warm start's
+    decay phase), a validation every ``eval_every`` iterations, no periodic checkpoint
+    (the best one is saved by :class:`WarmStartMonitor`)."""
     from rankdet.fit_schedule import fit_schedule
 
-    fit_schedule(cfg, max_iters)  # length, warm-up; its cosine decay is dropped below
-    cfg.param_scheduler = [s for s in cfg.param_scheduler if s['type'] == 'LinearLR']
+    fit_schedule(cfg, max_iters)  # length, warm-up, cosine decay
+    if not decay:
+        cfg.param_scheduler = [s for s in cfg.param_scheduler if s['type'] == 'LinearLR']
     cfg.train_cfg.val_interval = eval_every
     cfg.default_hooks.checkpoint.interval = max_iters + 1
     cfg.default_hooks.checkpoint.save_last = False
@@ -293,7 +296,8 @@ def train_run(spec: dict) -> dict:
     docstring for ``spec``); returns and writes ``work_dir/result.json``.
 
     A warm start (``spec['warm']`` = ``max_iters``, ``eval_every``, ``patience``,
-    ``min_delta``, ``min_iters``, ``monitor``) trains until its val metric plateaus and
+    ``min_delta``, ``min_iters``, ``monitor``; ``schedule='anneal'``: the decay phase,
+    whose rate decays instead of staying constant) trains until its val metric plateaus and
     is tested from its best checkpoint (``result['checkpoint']``); a continuation
     (``load_from`` = that checkpoint) trains ``iters`` iterations. Each test view
     (``test_views``: ``[[name, test_cfg changes], ...]``, the first the headline) is a
@@ -342,7 +346,8 @@ def train_run(spec: dict) -> dict:
             raise RuntimeError(f'warm start {spec["name"]} ended without a validation')
         result['warm'] = dict(history=monitor.history, best_iter=best['iter'],
                               best=best[warm['monitor']], monitor=warm['monitor'],
-                              trained_iters=runner.iter,
+                              trained_iters=runner.iter, stale=monitor.stale,
+                              schedule=warm.get('schedule', 'constant'),
                               stopped=monitor.stopped or 'max_iters')
         result['metrics']['val'] = {k: v for k, v in best.items() if k != 'iter'}
         checkpoint = monitor.best_checkpoint

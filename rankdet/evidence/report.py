@@ -152,10 +152,12 @@ def _paired(per_run: dict, run: str, key: str):
     return [(mine[s], focal[s]) for s in mine if s in focal]
 
 
-def warm_summary(pair: Pair, results: Dict[str, dict]) -> Optional[dict]:
-    """The warm start's record: val AP history, best iteration, why it stopped, its
-    test numbers and the last logged mean positive score (if the health hook ran)."""
-    result = results.get(f'{pair.name}/warm')
+def warm_summary(pair: Pair, results: Dict[str, dict], phase: str = 'warm'
+                 ) -> Optional[dict]:
+    """The warm start's record (``phase='warm-anneal'``: its decay phase's): val AP
+    history, best iteration, why it stopped, its test numbers and the last logged mean
+    positive score (if the health hook ran)."""
+    result = results.get(f'{pair.name}/{phase}')
     if result is None:
         return None
     health = result.get('health') or {}
@@ -292,8 +294,10 @@ def _fmt(value, digits=3) -> str:
     return '–' if value is None or not math.isfinite(value) else f'{value:.{digits}f}'
 
 
-def warm_lines(pair: Pair, warm: Optional[dict]) -> List[str]:
-    """The report's warm-start line."""
+def warm_lines(pair: Pair, warm: Optional[dict], anneal: Optional[dict] = None
+               ) -> List[str]:
+    """The report's warm-start lines (its constant phase, then its decay phase if the
+    pair's warm start has one)."""
     if warm is None:
         return ['Warm start: not run.']
     monitor = warm['monitor']
@@ -313,15 +317,50 @@ def warm_lines(pair: Pair, warm: Optional[dict]) -> List[str]:
     test = warm['metrics'].get('test', {}).get(monitor)
     thr0 = warm['metrics'].get('test_thr0', {}).get(monitor)
     history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in warm['history'])
-    line = (f'**Warm start** (focal, seed {pair.warm.seed}, from random weights, validated '
-            f'every {pair.warm.eval_every} iterations): val {monitor} '
-            f'{_fmt(warm["best"], digits)}; {how}. Its best checkpoint starts every seed '
-            f'and variant; on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
+    starts = ('the decay phase' if pair.warm.anneal_iters else 'every seed and variant')
+    line = (f'**Warm start** (focal, seed {pair.warm.seed}, from random weights, constant '
+            f'learning rate, validated every {pair.warm.eval_every} iterations): val '
+            f'{monitor} {_fmt(warm["best"], digits)}; {how}. Its best checkpoint starts '
+            f'{starts}; on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
             f'{_fmt(thr0, digits)}).')
     if warm.get('pos_score_mean_last') is not None:
         line += (f' Mean score of the positives at its end: '
                  f'{warm["pos_score_mean_last"]:.3f}.')
-    return [line, '', f'Val {monitor} by iteration: {history}.']
+    lines = [line, '', f'Val {monitor} by iteration: {history}.']
+    if pair.warm.anneal_iters:
+        lines += [''] + anneal_lines(pair, anneal, warm['best'])
+    return lines
+
+
+def anneal_lines(pair: Pair, anneal: Optional[dict], before: Optional[float]) -> List[str]:
+    """The report's lines on the warm start's decay phase: its best val AP, whether it
+    ended on a plateau (no rise above ``min_delta`` in its last ``patience``
+    validations) and its test numbers."""
+    if anneal is None:
+        return ['Decay phase: not run.']
+    monitor = anneal['monitor']
+    digits = 2 if pair.kind == '3d' else 3
+    warm = pair.warm
+    if anneal.get('stale', 0) >= warm.patience:
+        how = (f'converged: no rise above {warm.min_delta} in its last {warm.patience} '
+               f'validations (best at iteration {anneal["best_iter"]} of '
+               f'{anneal["trained_iters"]})')
+    else:
+        how = (f'still rising in its last {warm.patience} validations (best at iteration '
+               f'{anneal["best_iter"]} of {anneal["trained_iters"]}): NOT converged')
+    test = anneal['metrics'].get('test', {}).get(monitor)
+    thr0 = anneal['metrics'].get('test_thr0', {}).get(monitor)
+    history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in anneal['history'])
+    line = (f'**Decay phase** (focal, from that checkpoint, {warm.anneal_iters} iterations '
+            f'with a warm-up and cosine decay of the rate, validated every '
+            f'{warm.eval_every}): val {monitor} {_fmt(before, digits)} -> '
+            f'{_fmt(anneal["best"], digits)}; {how}. Its best checkpoint starts every seed '
+            f'and variant; on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
+            f'{_fmt(thr0, digits)}).')
+    if anneal.get('pos_score_mean_last') is not None:
+        line += (f' Mean score of the positives at its end: '
+                 f'{anneal["pos_score_mean_last"]:.3f}.')
+    return [line, '', f'Val {monitor} by iteration of the decay phase: {history}.']
 
 
 def view_table(pair: Pair, summary: dict, view: str, results: Dict[str, dict]
@@ -357,10 +396,13 @@ def pair_markdown(pair: Pair, summaries: Dict[str, dict], warm: Optional[dict],
                   work_dir: Path) -> List[str]:
     """The Markdown section of one pair."""
     seeds = ', '.join(str(s) for s in pair.seeds)
-    lines = [f'### {pair.name}', '', f'{pair.description}.', ''] + warm_lines(pair, warm)
+    lines = [f'### {pair.name}', '', f'{pair.description}.', ''] + warm_lines(
+        pair, warm, warm_summary(pair, results, 'warm-anneal'))
+    rate = ('' if pair.lr_factor == 1.0 else
+            f' at {pair.lr_factor:g} times the config\'s learning rate')
     lines += ['', f'Continuations: {pair.iters} iterations of each variant from the warm '
-              f'start with a fresh schedule (the same images, order and augmentation for '
-              f'every variant; only the loss differs); seeds {seeds}; mean ± sample '
+              f'start with a fresh schedule{rate} (the same images, order and augmentation '
+              f'for every variant; only the loss differs); seeds {seeds}; mean ± sample '
               f'standard deviation over seeds; "− focal" rows are paired by seed, with the '
               f'seeds where the variant is better in brackets.', '']
     if choice:
@@ -428,10 +470,12 @@ def write_report(plan: Plan, pairs: Sequence[Pair], results: Dict[str, dict], wo
             pair.variants)
         figure = side_by_side(pair, runs, results, work_dir / f'{pair.name}_figure3.png')
         warm = warm_summary(pair, results)
+        anneal = warm_summary(pair, results, 'warm-anneal')
         choice = best_choice_of(pair, results)
         report['pairs'][pair.name] = dict(
             description=pair.description, kind=pair.kind, iters=pair.iters,
-            warm=warm, warm_start=asdict(pair.warm), best_choice=choice,
+            warm=warm, warm_anneal=anneal, warm_start=asdict(pair.warm),
+            lr_factor=pair.lr_factor, best_choice=choice,
             variants=list(pair.variants), seeds=list(pair.seeds),
             figure=str(figure) if figure else None, views=summaries)
         lines += pair_markdown(pair, summaries, warm, choice, figure, results, work_dir)
