@@ -28,7 +28,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.11,<3.12',
     packages=find_packages(include=['rankdet', 'rankdet.*', 'data_converters',
-                                    'data_converters.*']),
+                                    'data_converters.*', 'apps', 'apps.*']),
     install_requires=['torch==2.13.0'] + read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt')},
 )

@@ -1,5 +1,5 @@
 # `make demo`, 3D focal warm start: SA-SSD with PSWarp at CPU-demo size on the demo's
-# synthetic KITTI-format set (rankdet/demo/demo_data.py: cars at 5-20 m, 64 beams). Against
+# synthetic KITTI-format set (apps/demo/demo_data.py: cars at 5-20 m, 64 beams). Against
 # the evidence's CPU demo (sassd_pswarp_cpu-demo_synthetic-3d-car.py) it looks only as far
 # as the demo's cars ([0, 25.6] x [-16, 16] m, 0.1 m voxels: a 40 x 32 BEV map at 0.8 m)
 # and is lighter after the sparse encoder ("lite": SECOND with 3 + 3 blocks of 64 / 128

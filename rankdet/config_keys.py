@@ -26,14 +26,14 @@ import warnings
 # Keys read from the whole config besides Runner.__init__'s parameters, in the pinned
 # stack's sources: mmengine 0.10.7 (Runner.wrap_model, _maybe_compile and friends;
 # FlexibleRunner.from_cfg; Config), mmdet 3.3 / mmdet3d 1.4 tools (train.py, test.py
-# --tta) and rankdet (rankdet.fit_schedule).
+# --tta) and rankdet (apps.runner.fit_schedule).
 READ_FROM_CFG = frozenset({
     'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'activation_checkpointing',
     'efficient_conv_bn_eval', 'compile',          # mmengine Runner, from self.cfg
     'strategy',                                   # mmengine FlexibleRunner.from_cfg
     'custom_imports',                             # mmengine Config.fromfile
     'runner_type', 'tta_model', 'tta_pipeline',   # mmdet / mmdet3d tools
-    'warmup_iters',                               # rankdet.fit_schedule
+    'warmup_iters',                               # apps.runner.fit_schedule
 })
 
 _BASE_VAR = re.compile(r'\{\{\s*_base_\.(\w+)')

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rankdet.evidence.comparison import build_jobs
-from rankdet.evidence.experiments import (ABLATION_VARIANTS, BEST, EXTENSIONS, VARIANTS,
-                                          choose_best, make_plan)
-from rankdet.evidence.report import summarise, summarise_pair
-from rankdet.evidence.scheduler import Job, JobFailed, run_jobs
+from apps.evidence.comparison import build_jobs
+from apps.evidence.experiments import (ABLATION_VARIANTS, BEST, EXTENSIONS, VARIANTS,
+                                       choose_best, make_plan)
+from apps.evidence.report import summarise, summarise_pair
+from apps.evidence.scheduler import Job, JobFailed, run_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUNS = {'2d-synthetic': ('focal', 'paper', 'ohem'), '3d-synthetic': ('focal', BEST)}
@@ -341,7 +341,7 @@ def test_scheduler_refuses_bad_graphs_and_names_the_failed_job(tmp_path):
 
 def test_scheduler_starts_needed_jobs_first(tmp_path, monkeypatch):
     """A warm start that others wait for goes before independent runs listed earlier."""
-    import rankdet.evidence.scheduler as scheduler
+    import apps.evidence.scheduler as scheduler
 
     started = []
 
@@ -366,7 +366,7 @@ def test_scheduler_starts_needed_jobs_first(tmp_path, monkeypatch):
 def test_scheduler_resolves_a_spec_from_earlier_results_and_keeps_it(tmp_path, monkeypatch):
     """A job whose spec is made from its dependencies' results runs with that spec, and
     a rerun with the same results keeps it."""
-    import rankdet.evidence.scheduler as scheduler
+    import apps.evidence.scheduler as scheduler
 
     started = []
 

@@ -17,7 +17,7 @@ pytest.importorskip('mmdet')
 from rankdet.config_keys import (READ_FROM_CFG, config_files,  # noqa: E402
                                  referenced_names, runner_keys, unknown_keys,
                                  warn_unknown_keys)
-from rankdet.runner_config import load_config  # noqa: E402
+from apps.runner.runner_config import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(str(path.relative_to(ROOT)) for folder in ('configs2d', 'configs3d')

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rankdet.demo.demo_data import DEMO_COCO, DEMO_KITTI, TINY_COCO, TINY_KITTI
-from rankdet.demo.pictures import pick_samples
-from rankdet.demo.protocol import LogFollower, format_iter_line, parse_iter_line
+from apps.demo.demo_data import DEMO_COCO, DEMO_KITTI, TINY_COCO, TINY_KITTI
+from apps.demo.pictures import pick_samples
+from apps.demo.protocol import LogFollower, format_iter_line, parse_iter_line
 from rankdet.synthetic import CocoShapesConfig, make_image
 from rankdet.visualization.crop import points_window
 from rankdet.visualization.detections2d import render_detections_2d
@@ -217,9 +217,9 @@ def test_demo_tiny_profile_end_to_end(tmp_path):
 def test_demo_2d_options_fit_the_evidence_config(tmp_path):
     """The 2D chain's options reach the config the job builds: the demo's classes,
     images at their own size, anchors from 32 px; a misplaced Resize index is refused."""
-    from rankdet.demo.demo_run import PROFILES, check_resize_steps
-    from rankdet.demo.protocol import Chain, chain_jobs
-    from rankdet.evidence.job import build_config
+    from apps.demo.demo_run import PROFILES, check_resize_steps
+    from apps.demo.protocol import Chain, chain_jobs
+    from apps.evidence.job import build_config
 
     chain = PROFILES['demo']['2d']
     check_resize_steps(chain)
@@ -245,8 +245,8 @@ def test_demo_2d_options_fit_the_evidence_config(tmp_path):
 def test_the_continuation_alone_takes_the_rank_options():
     """The demo's SA-SSD continuation fine-tunes at a tenth of the learning rate: the
     option reaches the ranking job only, beside the options both jobs share."""
-    from rankdet.demo.demo_run import PROFILES
-    from rankdet.demo.protocol import chain_jobs
+    from apps.demo.demo_run import PROFILES
+    from apps.demo.protocol import chain_jobs
 
     chain = PROFILES['demo']['3d']
     assert dict(chain.rank_cfg_options) == {'optim_wrapper.optimizer.lr': 3e-4}

@@ -56,7 +56,7 @@ def train_2d(config, data_root, work_dir, iters, log_every, monkeypatch, edit=No
     records and its log text."""
     from mmengine.runner import Runner
 
-    from rankdet.runner_config import load_config
+    from apps.runner.runner_config import load_config
 
     monkeypatch.setenv('SYNTHETIC_COCO_ROOT', f'{data_root}/')
     cfg = load_config(str(config), work_dir=str(work_dir))

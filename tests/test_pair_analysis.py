@@ -114,7 +114,7 @@ def test_bad_class_index():
 
 def test_ground_truth_is_loaded_before_resize():
     pytest.importorskip('mmdet')
-    from rankdet.analysis.analyze_pairs import annotated_pipeline
+    from apps.pairs.analyze_pairs import annotated_pipeline
 
     test_pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(10, 10)),
                      dict(type='LoadAnnotations', with_bbox=True),
@@ -198,7 +198,7 @@ def test_report_writes_nan_as_null(tmp_path):
     """One positive: no P-P pair and no correlation. The result keeps NaN, the JSON file
     writes null (strict JSON), the figures are still drawn."""
     pytest.importorskip('mmdet')
-    from rankdet.analysis.analyze_pairs import format_ratios, pair_report
+    from apps.pairs.analyze_pairs import format_ratios, pair_report
 
     logits, labels, ious = make_images(5, num_images=1)
     labels[0, 1:] = torch.where(labels[0, 1:] == -1, -1, C)  # keep ignored ones

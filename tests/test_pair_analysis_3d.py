@@ -1,4 +1,4 @@
-"""The 3D pair analysis (rankdet.analysis.analyze_pairs_3d) of the SA-SSD CPU demo.
+"""The 3D pair analysis (apps.pairs.analyze_pairs_3d) of the SA-SSD CPU demo.
 
 A random-weight model is saved as a checkpoint and analysed on three val frames: of a
 small synthetic KITTI set made here (4 to 8 cars a frame: many positives and P-P
@@ -25,7 +25,7 @@ pytest.importorskip('spconv')
 import rankdet  # noqa: E402,F401  applies the spconv CPU fix
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 from rankdet.analysis import PairStatistics  # noqa: E402
-from rankdet.analysis.analyze_pairs_3d import (  # noqa: E402
+from apps.pairs.analyze_pairs_3d import (  # noqa: E402
     analyze_pairs_3d, annotated_pipeline_3d)
 from test_pair_analysis import assert_ratios_equal, brute_force_ratios  # noqa: E402
 
@@ -75,8 +75,8 @@ def kitti_sample_infos(kitti_sample_root, tmp_path_factory):
 
 
 def analysis_config(config, data_root):
-    from rankdet.demo.demo3d import with_data_root
-    from rankdet.runner_config import load_config
+    from apps.runner.kitti_data_root import with_data_root
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(str(config))
     with_data_root(cfg, data_root)

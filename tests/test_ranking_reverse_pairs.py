@@ -3,9 +3,9 @@ them on a fixed toy problem."""
 import pytest
 import torch
 
+from apps.toy.toy_problem import (make_toy_problem, make_toy_scorer, ranking_toy_loss,
+                                  toy_ratios, train_toy_scorer)
 from rankdet.ranking import reverse_pair_counts, reverse_pair_ratios
-from rankdet.ranking.toy_problem import (make_toy_problem, make_toy_scorer, ranking_toy_loss,
-                                         toy_ratios, train_toy_scorer)
 from test_ranking_reference import ref_reverse_pairs
 
 NUM_CLASSES = 3

@@ -42,9 +42,9 @@ def one_thread():
 
 
 def demo_config(data_root, work_dir, max_iters):
-    from rankdet.demo.demo3d import with_data_root
-    from rankdet.fit_schedule import fit_schedule
-    from rankdet.runner_config import load_config
+    from apps.runner.fit_schedule import fit_schedule
+    from apps.runner.kitti_data_root import with_data_root
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(str(CONFIG), work_dir=str(work_dir))
     with_data_root(cfg, data_root)
@@ -139,8 +139,8 @@ def test_rank_sassd_demo_trains_resumes_tests_and_draws(kitti_sample_root, tmp_p
 
 
 def test_with_data_root_moves_every_data_path():
-    from rankdet.demo.demo3d import with_data_root
-    from rankdet.runner_config import load_config
+    from apps.runner.kitti_data_root import with_data_root
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(str(CONFIG))
     old = cfg.data_root
@@ -155,8 +155,8 @@ def test_with_data_root_moves_every_data_path():
 
 @pytest.mark.parametrize('iters, warmup', [(4, 0), (12, 2), (100, 10), (500, 10)])
 def test_fit_schedule_stretches_warmup_and_decay(iters, warmup):
-    from rankdet.fit_schedule import fit_schedule
-    from rankdet.runner_config import load_config
+    from apps.runner.fit_schedule import fit_schedule
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(str(CONFIG))
     fit_schedule(cfg, iters)

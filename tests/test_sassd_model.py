@@ -66,7 +66,7 @@ def bilinear_read(image, px, py):
 
 
 def tiny_model_cfg(config):
-    from rankdet.runner_config import load_config
+    from apps.runner.runner_config import load_config
 
     model = load_config(str(config)).model
     model.data_preprocessor.voxel_layer.point_cloud_range = TINY_RANGE

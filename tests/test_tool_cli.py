@@ -119,6 +119,6 @@ def test_make_synthetic_defaults_are_the_configs():
 def test_compare_profiles_are_the_library_ones():
     """tools/compare.py restates the evidence profiles (to parse before importing rankdet);
     they must be the library's."""
-    from rankdet.evidence.experiments import PROFILES
+    from apps.evidence.experiments import PROFILES
 
     assert load_tool('compare.py').PROFILES == PROFILES

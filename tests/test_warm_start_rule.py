@@ -1,4 +1,4 @@
-"""The warm start's stopping rule (rankdet.evidence.job.WarmStartMonitor) on sequences of
+"""The warm start's stopping rule (apps.evidence.job.WarmStartMonitor) on sequences of
 val APs: a plateau stops it, a run that finds nothing yet does not stop, and its best
 checkpoint is then the latest. The runner here is a stand-in that records what the
 monitor asks of mmengine's (save a checkpoint, log, stop the loop)."""
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rankdet.evidence.job import WarmStartMonitor
+from apps.evidence.job import WarmStartMonitor
 
 
 class RunnerStandIn:
@@ -67,8 +67,8 @@ def test_no_stop_before_min_iters(min_iters, stop):
     ([5.0, 5.1, 5.2, 5.3], 0, 'plateau', 'plateaued at iteration 120'),
 ])
 def test_the_report_says_how_the_warm_start_ended(history, best, stopped, says):
-    from rankdet.evidence.experiments import make_plan
-    from rankdet.evidence.report import warm_lines
+    from apps.evidence.experiments import make_plan
+    from apps.evidence.report import warm_lines
 
     pair = make_plan('evidence').pairs[1]  # 3D: min_delta 0.5, validated every 120
     monitor = '3D_AP40_moderate'

@@ -18,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # torch, mmengine and rankdet are imported after the arguments are parsed: --help and
 # a wrong flag answer at once
 
-LIDAR_DETECTORS = ('SASSDDetector', 'SASSD')  # analysed by rankdet.analysis.analyze_pairs_3d
+LIDAR_DETECTORS = ('SASSDDetector', 'SASSD')  # analysed by apps.pairs.analyze_pairs_3d
 
 
 def key_value(item: str) -> str:
@@ -59,14 +59,14 @@ def main(argv=None):
     args = parse_args(argv)
     if args.max_images is not None and args.max_images < 1:
         raise ValueError(f'--max-images must be at least 1, got {args.max_images}')
-    from rankdet.runner_config import load_config
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(args.config, cfg_options_dict(args.cfg_options))
     out_dir = args.out_dir or osp.join(cfg.work_dir, 'pair_analysis')
 
-    from rankdet.analysis.analyze_pairs import analyze_pairs, format_ratios
+    from apps.pairs.analyze_pairs import analyze_pairs, format_ratios
     if cfg.model.get('type') in LIDAR_DETECTORS:
-        from rankdet.analysis.analyze_pairs_3d import analyze_pairs_3d
+        from apps.pairs.analyze_pairs_3d import analyze_pairs_3d
         result = analyze_pairs_3d(cfg, args.checkpoint, out_dir, max_frames=args.max_images,
                                   progress=not args.no_progress, class_name=args.class_name)
     else:

@@ -78,8 +78,8 @@ def setup(args, data_dir):
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
 
-    from rankdet.demo.demo3d import with_data_root
-    from rankdet.runner_config import load_config
+    from apps.runner.kitti_data_root import with_data_root
+    from apps.runner.runner_config import load_config
 
     torch.set_num_threads(args.threads)
     MMLogger.get_instance('benchmark_3d', log_level='WARNING')  # no weight-init report

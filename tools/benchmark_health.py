@@ -134,9 +134,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
     from mmengine.runner import Runner
 
-    from rankdet.cpu_name import cpu_name
+    from apps.runner.cpu_name import cpu_name
+    from apps.runner.runner_config import load_config
     from rankdet.engine import RankingHealthHook
-    from rankdet.runner_config import load_config
 
     torch.set_num_threads(args.threads)
     total = args.warmup + len(MODES) * args.iters

@@ -56,12 +56,12 @@ def import_modules() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from apps.runner.cpu_name import cpu_name
+    from apps.toy.toy_comparison import compare_toy_losses
+    from apps.toy.toy_problem import make_toy_problem
     from rankdet.atomic_write import atomic_write_text
-    from rankdet.cpu_name import cpu_name
-    from rankdet.demo.toy_comparison import compare_toy_losses
     from rankdet.ranking import pairwise_rank_loss
     from rankdet.ranking.rank_functions import get_rank_function
-    from rankdet.ranking.toy_problem import make_toy_problem
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ same seed, data order and schedule; only the loss differs. Every continuation is
 validated on val and tested twice on the held-out test split (the paper's test settings,
 then score_thr=0), and analysed for Table 3's reverse-pair ratios, the Spearman
 correlation of confidence and IoU, and Figure 3's distributions. The protocol, its sizes
-and their arithmetic: rankdet/evidence/experiments.py.
+and their arithmetic: apps/evidence/experiments.py.
 
 Warm starts go to ``<work-dir>/<pair>/warm/``, runs to ``<work-dir>/<pair>/seed<k>/<run>/``
 (logs, checkpoints, result.json, figures), the report to ``<work-dir>/<profile>.{md,json}``
@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a clone
-# rankdet.evidence.experiments.PROFILES, restated so that --help and a wrong profile answer
+# apps.evidence.experiments.PROFILES, restated so that --help and a wrong profile answer
 # before torch and OpenMMLab are imported (tests/test_tool_cli.py pins the two equal)
 PROFILES = ('evidence', 'ablation', 'tiny', 'tiny-ablation')
 
@@ -59,7 +59,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from rankdet.evidence.comparison import run_comparison
+    from apps.evidence.comparison import run_comparison
 
     command = 'python tools/compare.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

@@ -7,7 +7,7 @@ in minutes, on rankdet's own synthetic data.
 Stages:
   data  write the demo's synthetic sets (once; seeded): shapes in COCO format and LiDAR
         frames in KITTI format, easy enough for a few minutes of training
-        (rankdet/demo/demo_data.py), and convert the KITTI set for mmdet3d;
+        (apps/demo/demo_data.py), and convert the KITTI set for mmdet3d;
   core  train a toy scorer with focal loss and with the ranking losses and print their
         reverse-pair ratios (RankDetNet Table 3);
   2d    RetinaNet: a focal warm start, then the ranking losses from its checkpoint;
@@ -42,7 +42,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from rankdet.demo.demo_run import run_demo
+    from apps.demo.demo_run import run_demo
 
     run_demo(args.stages, Path(args.data_root), Path(args.work_dir), args.profile,
              args.workers)

@@ -407,7 +407,7 @@ def check_benchmark(work_dir: Path) -> dict:
 
 
 def check_demo_data(work_dir: Path) -> dict:
-    from rankdet.demo.demo_data import demo_sets
+    from apps.demo.demo_data import demo_sets
 
     roots = demo_sets(work_dir / 'data', profile='tiny', workers=min(8, os.cpu_count() or 1))
     return dict(result=f"tiny demo sets: {roots['coco']}, {roots['kitti']}")
@@ -422,16 +422,16 @@ def _train_demo(kind: str, config: str, data_root: Path, work_dir: Path, test: b
     from mmengine.runner import Runner
 
     import rankdet.evaluation  # noqa: F401  registers RankKittiMetric
-    from rankdet.fit_schedule import fit_schedule
-    from rankdet.runner_config import load_config
+    from apps.runner.fit_schedule import fit_schedule
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(str(REPO / config), work_dir=str(work_dir))
     if kind == '2d':
-        from rankdet.demo.demo2d import point_at_data
+        from apps.runner.coco_data_root import point_at_data
         point_at_data(cfg, data_root / 'coco')
     else:
         import rankdet.models.sassd  # noqa: F401  registers the SA-SSD modules
-        from rankdet.demo.demo3d import with_data_root
+        from apps.runner.kitti_data_root import with_data_root
         with_data_root(cfg, data_root / 'kitti')
     fit_schedule(cfg, iters)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # the test pass evaluates

@@ -57,7 +57,7 @@ def main(argv=None):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     from rankdet.config_keys import warn_unknown_keys
-    from rankdet.runner_config import load_config
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(args.config, cfg_options_dict(args.cfg_options),
                       launcher=args.launcher, work_dir=args.work_dir)

@@ -61,7 +61,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from rankdet.config_keys import warn_unknown_keys
-    from rankdet.runner_config import load_config
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(args.config, cfg_options_dict(args.cfg_options),
                       launcher=args.launcher, work_dir=args.work_dir)

@@ -70,7 +70,7 @@ def machine() -> dict:
     """Where the numbers were measured."""
     import torch
 
-    from rankdet.cpu_name import cpu_name
+    from apps.runner.cpu_name import cpu_name
 
     return dict(cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(),
                 torch=torch.__version__, system=platform.platform(),
@@ -451,7 +451,7 @@ def write_report(plan: Plan, pairs: Sequence[Pair], results: Dict[str, dict], wo
              f'{info["torch"]}, with `{command}`'
              + (f' in {seconds["total"] / 60:.0f} min' if seconds and 'total' in seconds
                 else '') + '.', '',
-             'Variants (declared in rankdet/evidence/experiments.py before the run):', '']
+             'Variants (declared in apps/evidence/experiments.py before the run):', '']
     used = {run for pair in pairs for run in pair.variants}
     lines += [f'- {v.name}: {v.label}' for v in plan.variants if v.name in used]
     if BEST in used:

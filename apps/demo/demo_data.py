@@ -51,7 +51,7 @@ def demo_sets(data_root, profile: str = 'demo', progress: bool = False,
         dict: ``coco`` and ``kitti`` roots (Path).
     """
     from data_converters.kitti_converter import kitti_data_prep
-    from rankdet.evidence.evidence_data import _same_record
+    from apps.synthetic_record import same_synthetic_record
     from rankdet.synthetic import generate_coco, generate_kitti
 
     if profile not in ('demo', 'tiny'):
@@ -60,11 +60,11 @@ def demo_sets(data_root, profile: str = 'demo', progress: bool = False,
         TINY_COCO, TINY_KITTI)
     data_root = Path(data_root)
     coco, kitti = data_root / 'coco', data_root / 'kitti'
-    same = _same_record(coco, coco_cfg)
+    same = same_synthetic_record(coco, coco_cfg)
     if not same:
         generate_coco(coco, coco_cfg, overwrite=same is not None, progress=progress,
                       workers=workers)
-    same = _same_record(kitti, kitti_cfg)
+    same = same_synthetic_record(kitti, kitti_cfg)
     if not same:
         generate_kitti(kitti, kitti_cfg, overwrite=same is not None, progress=progress,
                        workers=workers)

@@ -41,7 +41,7 @@ def loss_gradient_norms(cfg, checkpoint: str, num_batches: int, seed: int = 0
     """
     from mmengine.runner import Runner
 
-    from rankdet.trained_model import build_trained_model
+    from apps.runner.trained_model import build_trained_model
 
     if num_batches < 1:
         raise ValueError(f'num_batches must be >= 1, got {num_batches}')

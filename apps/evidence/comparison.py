@@ -208,7 +208,7 @@ def run_comparison(profile: str, work_dir, data_dir, workers: int = 2,
         command: the command line, recorded in the report.
 
     Returns:
-        dict: the report (see :func:`rankdet.evidence.report.write_report`).
+        dict: the report (see :func:`apps.evidence.report.write_report`).
     """
     from .report import write_report
 

@@ -13,10 +13,8 @@ from typing import Callable, Dict, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .class_loss import class_ranking_loss
-from .global_loss import global_ranking_loss
-from .iou_loss import iou_ranking_loss
-from .reverse_pairs import reverse_pair_ratios
+from rankdet.ranking import (class_ranking_loss, global_ranking_loss, iou_ranking_loss,
+                             reverse_pair_ratios)
 
 
 class ToyProblem(NamedTuple):

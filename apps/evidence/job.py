@@ -3,9 +3,9 @@ start from random weights until its val AP plateaus, or a continuation from its
 checkpoint), validate and test it, measure how it ranks its anchors, and write
 ``result.json``.
 
-    python -m rankdet.evidence.job JOB_DIR/job.json
+    python -m apps.evidence.job JOB_DIR/job.json
 
-The job file (written by :mod:`rankdet.evidence.scheduler`) holds the spec:
+The job file (written by :mod:`apps.evidence.scheduler`) holds the spec:
 
     name, kind ('2d' or '3d'), config, cfg_options, data_root, test_root (the test
     split's set, optional), seed, iters, warm (a warm start's stopping rule, or null),
@@ -48,10 +48,10 @@ def build_config(spec: dict):
     with a validation every ``eval_every`` iterations; else ``iters`` with warm-up and
     cosine decay) and warm start (``load_from``); validation only where the job asks
     (``warm`` or ``validate``); the training-health hook where it is registered."""
-    from rankdet.demo.demo2d import point_at_data
-    from rankdet.demo.demo3d import with_data_root
-    from rankdet.fit_schedule import fit_schedule
-    from rankdet.runner_config import load_config
+    from apps.runner.coco_data_root import point_at_data
+    from apps.runner.fit_schedule import fit_schedule
+    from apps.runner.kitti_data_root import with_data_root
+    from apps.runner.runner_config import load_config
 
     cfg = load_config(spec['config'], spec.get('cfg_options') or None,
                       work_dir=str(Path(spec['work_dir']) / 'train'))
@@ -110,7 +110,7 @@ def warm_schedule(cfg, max_iters: int, eval_every: int, decay: bool = False) -> 
     run), then a constant learning rate (``decay``: its cosine decay, the warm start's
     decay phase), a validation every ``eval_every`` iterations, no periodic checkpoint
     (the best one is saved by :class:`WarmStartMonitor`)."""
-    from rankdet.fit_schedule import fit_schedule
+    from apps.runner.fit_schedule import fit_schedule
 
     fit_schedule(cfg, max_iters)  # length, warm-up, cosine decay
     if not decay:
@@ -376,11 +376,11 @@ def train_run(spec: dict) -> dict:
         limit = spec.get('analysis_max_images')
         out_dir = work_dir / 'pair_analysis'
         if spec['kind'] == '2d':
-            from rankdet.analysis.analyze_pairs import analyze_pairs
+            from apps.pairs.analyze_pairs import analyze_pairs
             analysis = analyze_pairs(cfg, str(checkpoint), out_dir, max_images=limit,
                                      progress=False)
         else:
-            from rankdet.analysis.analyze_pairs_3d import analyze_pairs_3d
+            from apps.pairs.analyze_pairs_3d import analyze_pairs_3d
             analysis = analyze_pairs_3d(cfg, str(checkpoint), out_dir, max_frames=limit,
                                         progress=False)
         result['seconds']['analysis'] = time.perf_counter() - start
@@ -426,7 +426,7 @@ def warm_then_continue(warm_spec: dict, continuations: Dict[str, dict],
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print('usage: python -m rankdet.evidence.job JOB_DIR/job.json', file=sys.stderr)
+        print('usage: python -m apps.evidence.job JOB_DIR/job.json', file=sys.stderr)
         return 2
     path = Path(argv[0])
     if not path.is_file():

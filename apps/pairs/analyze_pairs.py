@@ -13,10 +13,11 @@ import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
+from rankdet.analysis.pair_statistics import PairStatistics
+from rankdet.analysis.ratios_file import write_ratios_file
+from rankdet.analysis.score_figures import draw_figure3
+
 from .analysis_loader import analysis_loader, panel_class
-from .pair_statistics import PairStatistics
-from .ratios_file import write_ratios_file
-from .score_figures import draw_figure3
 
 IMAGE_LOADERS = ('LoadImageFromFile', 'mmdet.LoadImageFromFile')
 
@@ -61,7 +62,7 @@ def analyze_pairs(cfg: Config, checkpoint: str, out_dir, class_name: Optional[st
     from mmdet.models.utils import unpack_gt_instances
 
     from rankdet.models.dense_heads.ranking_targets import level_targets, ranking_samples
-    from rankdet.trained_model import build_trained_model
+    from apps.runner.trained_model import build_trained_model
 
     model = build_trained_model(cfg, checkpoint, 'mmdet')
     model.eval()

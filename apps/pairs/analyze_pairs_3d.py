@@ -1,4 +1,4 @@
-"""The pair analysis of :mod:`rankdet.analysis.analyze_pairs` for SA-SSD on KITTI.
+"""The pair analysis of :mod:`apps.pairs.analyze_pairs` for SA-SSD on KITTI.
 
 Each anchor of each frame of the config's test set is labelled by the head's own
 ``anchor_target_3d`` (the Max3DIoUAssigner, as in training), scored by the PSWarp-warped
@@ -16,9 +16,10 @@ import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
-from .analyze_pairs import pair_report
+from rankdet.analysis.pair_statistics import PairStatistics
+
 from .analysis_loader import analysis_loader, panel_class
-from .pair_statistics import PairStatistics
+from .analyze_pairs import pair_report
 
 GROUND_TRUTH_KEYS = ('gt_bboxes_3d', 'gt_labels_3d')
 
@@ -77,13 +78,13 @@ def analyze_pairs_3d(cfg: Config, checkpoint: str, out_dir, max_frames: Optional
             if the data set has it, else its first class.
 
     Returns:
-        dict: the keys of :func:`rankdet.analysis.analyze_pairs.analyze_pairs`:
+        dict: the keys of :func:`apps.pairs.analyze_pairs.analyze_pairs`:
         ``ratios`` ({'F-B', 'P-N', 'P-P'}; NaN for a type without pairs), ``spearman``,
         ``num_positives``, ``num_images`` (frames), ``class_name``, ``checkpoint``,
         ``figures`` (name -> PNG path) and ``ratios_file``.
     """
     from rankdet.models.sassd import PSWarpHead
-    from rankdet.trained_model import build_trained_model
+    from apps.runner.trained_model import build_trained_model
 
     if max_frames is not None and max_frames < 1:
         raise ValueError(f'max_frames must be at least 1, got {max_frames}')
@@ -95,7 +96,7 @@ def analyze_pairs_3d(cfg: Config, checkpoint: str, out_dir, max_frames: Optional
             raise TypeError(f'the 3D pair analysis reads the anchors of SA-SSD\'s PSWarpHead '
                             f'or RankPSWarpHead, but model.bbox_head is '
                             f'{type(head).__name__} (type={head_type!r}); 2D detectors: '
-                            f'rankdet.analysis.analyze_pairs')
+                            f'apps.pairs.analyze_pairs')
         if head.train_cfg is None:
             raise ValueError('the 3D pair analysis labels anchors with the head\'s '
                              'assigner: the config needs model.train_cfg')

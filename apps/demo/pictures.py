@@ -3,7 +3,7 @@
 2D: a few validation images with ground truth (green) and predictions (red-orange,
 dashed, with class and score). 3D: validation frames as a bird's-eye view and an open3d
 view, both cropped to the returns inside the model's range. The model and the samples
-come from the run's own config (:func:`rankdet.evidence.job.build_config`), so the
+come from the run's own config (:func:`apps.evidence.job.build_config`), so the
 pictures show what the test metric scored.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ def _model_and_dataset(spec: dict, checkpoint, scope: str):
     """The trained model (eval mode) and the test dataset of a demo run."""
     from mmengine.registry import DATASETS, init_default_scope
 
-    from rankdet.evidence.job import build_config
-    from rankdet.trained_model import build_trained_model
+    from apps.evidence.job import build_config
+    from apps.runner.trained_model import build_trained_model
 
     cfg = build_config(spec)
     model = build_trained_model(cfg, str(checkpoint), scope).eval()

@@ -1,7 +1,7 @@
 """Run ``tools/compare.py``'s jobs as separate processes, a few at a time, each after the
 jobs it needs (a continuation after its warm start).
 
-Each job runs ``python -m rankdet.evidence.job JOB_DIR/job.json`` with one compute thread
+Each job runs ``python -m apps.evidence.job JOB_DIR/job.json`` with one compute thread
 (on a small machine two one-thread processes train faster than one two-thread process)
 and writes its output to ``JOB_DIR/job.log``. A job whose ``result.json`` records the same
 spec is not run again, so an interrupted comparison resumes where it stopped (a job whose
@@ -26,7 +26,7 @@ from .job import write_json
 
 @dataclass
 class Job:
-    """A job: its name, spec (see :mod:`rankdet.evidence.job`) and the jobs it needs.
+    """A job: its name, spec (see :mod:`apps.evidence.job`) and the jobs it needs.
 
     ``resolve``, if given, makes the spec from the results of the ``after`` jobs once
     they are done (the best 2D extension's runs on SA-SSD); until then ``spec`` needs
@@ -147,7 +147,7 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2, log: Callable[[str], None] =
                     log_file = job.work_dir / 'job.log'
                     handle = open(log_file, 'w')
                     process = subprocess.Popen(
-                        [python, '-m', 'rankdet.evidence.job', str(spec_file)],
+                        [python, '-m', 'apps.evidence.job', str(spec_file)],
                         stdout=handle, stderr=subprocess.STDOUT, env=env)
                     running[job.name] = (process, job, handle, time.perf_counter())
                     pending.remove(job)

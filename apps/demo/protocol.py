@@ -2,8 +2,8 @@
 ranking losses from its checkpoint (``load_from``), for the 2D RetinaNet and the 3D
 SA-SSD, the 2D and 3D chains on two processes at once.
 
-The runs are ``tools/compare.py``'s jobs (:mod:`rankdet.evidence.job`: train, test,
-pair analysis, ``result.json``; :mod:`rankdet.evidence.scheduler`: one process per job,
+The runs are ``tools/compare.py``'s jobs (:mod:`apps.evidence.job`: train, test,
+pair analysis, ``result.json``; :mod:`apps.evidence.scheduler`: one process per job,
 each after the job it needs), with the evidence configs; only the data and the lengths
 are the demo's. While they run, the loss lines of their logs are printed, condensed
 (every log line, environment and config dumps included, stays in each run's
@@ -46,10 +46,10 @@ class Chain:
 
 
 def chain_jobs(name: str, chain: Chain, data_root, work_dir, seed: int = 0) -> list:
-    """The two :class:`rankdet.evidence.scheduler.Job` of a chain: ``<name>/warm``
+    """The two :class:`apps.evidence.scheduler.Job` of a chain: ``<name>/warm``
     (focal, from random weights) and ``<name>/rank`` (ranking losses, from the warm
     start's last checkpoint), in ``work_dir/<name>/{warm,rank}/``."""
-    from rankdet.evidence.scheduler import Job
+    from apps.evidence.scheduler import Job
 
     work_dir = Path(work_dir).resolve()
     common = dict(kind=chain.kind, cfg_options=dict(chain.cfg_options),
@@ -164,7 +164,7 @@ def run_chains(chains: Dict[str, Chain], data_roots: Dict[str, Path], work_dir,
     printing a line per run started and finished and the condensed loss lines; returns
     ``{'<name>/warm': result, '<name>/rank': result}`` (``result.json`` of each job).
     ``last_values`` (a dict, if given) receives each job's last logged values."""
-    from rankdet.evidence.scheduler import run_jobs
+    from apps.evidence.scheduler import run_jobs
 
     jobs = [job for name, chain in chains.items()
             for job in chain_jobs(name, chain, data_roots[name], work_dir)]

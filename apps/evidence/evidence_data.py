@@ -9,29 +9,15 @@ profile never silently runs on a set of the wrong size.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Iterable
+
+from apps.synthetic_record import same_synthetic_record
 
 from .experiments import DataSpec
 
 #: the generator seed of the train/val sets; the test sets use TEST_SEED
 SEED, TEST_SEED = 0, 1
-
-
-def _same_record(root: Path, cfg) -> bool | None:
-    """Whether the set at ``root`` was generated with ``cfg``; None if ``root`` holds no
-    synthetic-set record."""
-    marker = root / 'SYNTHETIC.json'
-    if not marker.is_file():
-        return None
-    try:
-        recorded = json.loads(marker.read_text())['config']
-    except (ValueError, KeyError) as error:
-        raise ValueError(f'{marker}: not a rankdet synthetic-set record ({error}); '
-                         f'delete {root} to have it rebuilt') from error
-    return recorded == json.loads(json.dumps(asdict(cfg)))  # tuples read back as lists
 
 
 def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = True,
@@ -41,7 +27,7 @@ def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = Tr
     from rankdet.synthetic import CocoShapesConfig, generate_coco
 
     cfg = CocoShapesConfig(num_train=num_train, num_val=num_val, seed=seed)
-    same = _same_record(root, cfg)
+    same = same_synthetic_record(root, cfg)
     if same:
         return root
     return generate_coco(root, cfg, overwrite=same is not None, progress=progress,
@@ -56,7 +42,7 @@ def synthetic_kitti(root: Path, num_train: int, num_val: int, progress: bool = T
     from rankdet.synthetic import KittiSceneConfig, generate_kitti
 
     cfg = KittiSceneConfig(num_train=num_train, num_val=num_val, num_test=0, seed=seed)
-    same = _same_record(root, cfg)
+    same = same_synthetic_record(root, cfg)
     if not same:
         generate_kitti(root, cfg, overwrite=same is not None, progress=progress,
                        workers=workers)

@@ -3,8 +3,8 @@
 Shared by ``make demo`` (tools/demo.py) and tools/benchmark_losses.py, so both print the
 same comparison.
 """
-from rankdet.ranking.toy_problem import (ToyProblem, make_toy_problem, make_toy_scorer,
-                                         ranking_toy_loss, toy_ratios, train_toy_scorer)
+from .toy_problem import (ToyProblem, make_toy_problem, make_toy_scorer, ranking_toy_loss,
+                          toy_ratios, train_toy_scorer)
 
 
 def focal_toy_loss(logits, problem: ToyProblem):

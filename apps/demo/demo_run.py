@@ -2,7 +2,7 @@
 ranking chains, their metrics side by side, pictures and ``summary.json``, printed as
 one screen of text.
 
-The lengths below were measured on two CPU cores (see :mod:`rankdet.demo.demo_data` for
+The lengths below were measured on two CPU cores (see :mod:`apps.demo.demo_data` for
 the data settings); the ``tiny`` profile runs the same pipeline in about a minute for the
 tests.
 """
@@ -168,7 +168,7 @@ def run_demo(stages: Iterable[str], data_root, work_dir, profile: str = 'demo',
         say(f'  written to {data_root} ({time.perf_counter() - t:.0f} s)')
 
     if 'core' in stages:
-        from .toy_comparison import compare_toy_losses
+        from apps.toy.toy_comparison import compare_toy_losses
 
         say('=== core: the losses on a toy scorer (reverse-pair ratios, Table 3) ===')
         say(f'  {"trained with":<28} {"F-B":>6} {"P-N":>6} {"P-P":>6}   (lower is better)')
