@@ -340,3 +340,41 @@ def test_vis3d_tool_refuses_another_frames_single_result(kitti_sample_root, tmp_
                                          r"'.*000003.bin'"):
         load_tool().main(['--bin', str(scan), '--results', str(results),
                           '--bev-out', str(bev)])
+
+
+# ------------------------------------------ the library functions behind vis3d and the demo
+def test_points_in_range_keeps_the_points_a_model_sees():
+    from rankdet.visualization.crop import points_in_range
+
+    rng = np.random.default_rng(8)
+    points = rng.uniform(-5, 5, (500, 4)).astype(np.float32)
+    points[:4, :3] = [[0, -2, -1], [3, 2, 1], [3.01, 0, 0], [0, 0, 1.01]]  # bounds, beyond
+    pcr = (0, -2, -1, 3, 2, 1)
+    expected = [p for p in points if all(pcr[i] <= p[i] <= pcr[i + 3] for i in range(3))]
+    kept = points_in_range(points, pcr)
+    np.testing.assert_array_equal(kept, np.array(expected))
+    assert kept.dtype == np.float32 and kept[:2].tolist() == points[:2].tolist()
+    with pytest.raises(ValueError, match=r'points must have shape \[N, C>=3\]'):
+        points_in_range(points[:, :2], pcr)
+    with pytest.raises(ValueError, match='point_cloud_range must be'):
+        points_in_range(points, pcr[:4])
+
+
+def test_frame_box_sets_show_the_truth_and_the_kept_predictions():
+    from rankdet.visualization import Predictions
+    from rankdet.visualization.frames import Frame, frame_box_sets
+
+    gt, boxes = random_boxes(9, 3), random_boxes(10, 4)
+    preds = Predictions(boxes, np.array([0.9, 0.2, 0.5, 0.3]), np.array([0, 1, 2, 1]))
+    frame = Frame(np.zeros((5, 4), np.float32), gt, Path('000004.bin'), 4)
+    truth, kept = frame_box_sets(frame, preds, score_thr=0.3, with_labels=True)
+    assert (truth.name, truth.colour, truth.scores) == ('ground truth', GT_COLOUR, None)
+    np.testing.assert_array_equal(truth.boxes, gt)
+    assert (kept.name, kept.colour) == ('predictions', PRED_COLOUR)
+    np.testing.assert_array_equal(kept.boxes, boxes[[0, 2, 3]])
+    assert kept.scores.tolist() == [0.9, 0.5, 0.3] and kept.labels.tolist() == [0, 2, 1]
+    # a frame without labels has no ground-truth set; labels only when asked for
+    bare = Frame(frame.points, None, frame.lidar_path)
+    (only,) = frame_box_sets(bare, preds, 0.6, pred_name='p >= 0.6')
+    assert only.name == 'p >= 0.6' and only.labels is None and len(only.boxes) == 1
+    assert frame_box_sets(bare) == []

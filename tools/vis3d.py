@@ -55,26 +55,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from rankdet.visualization import (GT_COLOUR, PRED_COLOUR, BoxSet, has_display,
-                                       render_bev, render_png, show)
-    from rankdet.visualization.frames import (frame_predictions, load_bin_frame,
-                                              load_kitti_frame)
+    from rankdet.visualization import has_display, render_bev, render_png, show
+    from rankdet.visualization.frames import (frame_box_sets, frame_predictions,
+                                              load_bin_frame, load_kitti_frame)
     try:
         if args.kitti_root:
             frame = load_kitti_frame(args.kitti_root, args.split, args.index, args.fov_only)
         else:
             frame = load_bin_frame(args.bin)
-        points, gt_boxes = frame.points, frame.gt_boxes
-        box_sets = []
-        if gt_boxes is not None:
-            box_sets.append(BoxSet(gt_boxes, GT_COLOUR, 'ground truth'))
-        if args.results:
-            # always by the frame's lidar_path / sample_idx, also in a one-entry file
-            preds = frame_predictions(args.results, frame).above(args.score_thr)
-            box_sets.append(BoxSet(preds.boxes, PRED_COLOUR, 'predictions', preds.scores,
-                                   preds.labels if args.classes else None))
+        # always by the frame's lidar_path / sample_idx, also in a one-entry file
+        preds = frame_predictions(args.results, frame) if args.results else None
+        box_sets = frame_box_sets(frame, preds, args.score_thr,
+                                  with_labels=bool(args.classes))
     except (OSError, ValueError) as err:
         sys.exit(f'vis3d.py: error: {err}')
+    points = frame.points
 
     if args.out:
         render_png(args.out, points, box_sets, width=args.width, height=args.height,

@@ -88,12 +88,12 @@ def draw_3d(spec: dict, checkpoint, out_dir, count: int = 2, score_thr: float = 
     least ``score_thr``: ``out_dir/<frame>_bev.png`` (bird's-eye view) and, with
     ``with_3d``, ``<frame>_3d.png`` (open3d, offscreen); both cropped to the points inside
     the model's range. Returns the PNG paths."""
-    from rankdet.visualization import (GT_COLOUR, PRED_COLOUR, BoxSet, render_bev,
-                                       render_png)
-    from rankdet.visualization.crop import points_window
+    from rankdet.visualization import Predictions, render_bev, render_png
+    from rankdet.visualization.crop import points_in_range, points_window
+    from rankdet.visualization.frames import Frame, frame_box_sets, load_bin_frame
 
     cfg, model, dataset = _model_and_dataset(spec, checkpoint, 'mmdet3d')
-    x0, y0, z0, x1, y1, z1 = cfg.model.data_preprocessor.voxel_layer.point_cloud_range
+    point_cloud_range = cfg.model.data_preprocessor.voxel_layer.point_cloud_range
     ground = -1.73  # KITTI's LiDAR height above the road
     counts = []
     for i in range(len(dataset)):
@@ -102,21 +102,17 @@ def draw_3d(spec: dict, checkpoint, out_dir, count: int = 2, score_thr: float = 
     written = []
     for index in pick_samples(counts, count):
         info = dataset.get_data_info(index)
-        points = np.fromfile(info['lidar_points']['lidar_path'], dtype=np.float32)
-        points = points.reshape(-1, 4)
-        inside = ((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0)
-                  & (points[:, 1] <= y1) & (points[:, 2] >= z0) & (points[:, 2] <= z1))
-        points = points[inside]
+        scan = load_bin_frame(info['lidar_points']['lidar_path'])
+        points = points_in_range(scan.points, point_cloud_range)
         ann = dataset.get_ann_info(index)
         gt = ann['gt_bboxes_3d'].tensor.numpy()[np.asarray(ann['gt_labels_3d']) >= 0]
         pred = _predict(model, dataset, index).pred_instances_3d
-        keep = (pred.scores_3d >= score_thr).numpy()
-        boxes = pred.bboxes_3d.tensor.numpy()[keep][:, :7]
-        box_sets = [BoxSet(gt[:, :7], GT_COLOUR, 'ground truth'),
-                    BoxSet(boxes, PRED_COLOUR, f'predictions >= {score_thr}',
-                           pred.scores_3d.numpy()[keep])]
+        predictions = Predictions(pred.bboxes_3d.tensor.numpy()[:, :7],
+                                  pred.scores_3d.numpy(), pred.labels_3d.numpy())
+        box_sets = frame_box_sets(Frame(points, gt[:, :7], scan.lidar_path), predictions,
+                                  score_thr, pred_name=f'predictions >= {score_thr}')
         x_range, y_range = points_window(points, gt)
-        name = Path(info['lidar_points']['lidar_path']).stem
+        name = scan.lidar_path.stem
         out = Path(out_dir)
         written.append(render_bev(out / f'{name}_bev.png', points, box_sets,
                                   x_range=x_range, y_range=y_range))

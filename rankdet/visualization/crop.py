@@ -1,4 +1,5 @@
-"""Where a bird's-eye view should look: the window around a scan's points and boxes."""
+"""Where a picture should look: the points inside a model's range, and the bird's-eye
+window around a scan's points and boxes."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,3 +21,17 @@ def points_window(points: np.ndarray, boxes=None, margin: float = 3.0,
     xy = np.concatenate(xy)
     low, high = xy.min(0) - margin, xy.max(0) + margin
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
+
+
+def points_in_range(points: np.ndarray, point_cloud_range) -> np.ndarray:
+    """The rows of ``points`` (``float[N, >=3]``, LiDAR x, y, z first) inside
+    ``point_cloud_range`` ``(x0, y0, z0, x1, y1, z1)`` (metres, bounds included): the
+    returns a voxel model with that range sees."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] < 3:
+        raise ValueError(f'points must have shape [N, C>=3], got {points.shape}')
+    if len(point_cloud_range) != 6:
+        raise ValueError(f'point_cloud_range must be (x0, y0, z0, x1, y1, z1), got '
+                         f'{point_cloud_range}')
+    low, high = np.asarray(point_cloud_range[:3]), np.asarray(point_cloud_range[3:])
+    return points[np.all((points[:, :3] >= low) & (points[:, :3] <= high), axis=1)]

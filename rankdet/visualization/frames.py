@@ -1,6 +1,8 @@
 """One LiDAR frame to draw: its points, its ground truth and the name it goes by in a
 results file (``lidar_path``, ``sample_idx``), so that predictions are always looked up
-by that name and never taken from another frame (see :func:`frame_predictions`)."""
+by that name and never taken from another frame (see :func:`frame_predictions`); and the
+box sets a picture of it shows (:func:`frame_box_sets`). ``tools/vis3d.py`` and ``make
+demo``'s frame pictures both draw through these."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .predictions import Predictions, load_predictions
+from .scene_items import GT_COLOUR, PRED_COLOUR, BoxSet
 
 
 @dataclass
@@ -69,3 +72,20 @@ def frame_predictions(results, frame: Frame) -> Predictions:
     in the file (formats: :mod:`.predictions`)."""
     return load_predictions(results, lidar_name=str(frame.lidar_path),
                             sample_idx=frame.sample_idx)
+
+
+def frame_box_sets(frame: Frame, predictions: Predictions | None = None,
+                   score_thr: float = 0.0, pred_name: str = 'predictions',
+                   with_labels: bool = False) -> list:
+    """What a picture of ``frame`` shows: its ground truth (green; none without labels)
+    and the ``predictions`` scoring at least ``score_thr`` (red-orange, named
+    ``pred_name``, with their scores, and their labels with ``with_labels``), as
+    :class:`BoxSet` for :func:`render_png`/:func:`render_bev`."""
+    box_sets = []
+    if frame.gt_boxes is not None:
+        box_sets.append(BoxSet(frame.gt_boxes, GT_COLOUR, 'ground truth'))
+    if predictions is not None:
+        kept = predictions.above(score_thr)
+        box_sets.append(BoxSet(kept.boxes, PRED_COLOUR, pred_name, kept.scores,
+                               kept.labels if with_labels else None))
+    return box_sets
