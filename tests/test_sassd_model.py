@@ -16,7 +16,7 @@ import torch
 pytest.importorskip('mmdet3d')
 pytest.importorskip('spconv')
 
-import rankdet  # noqa: E402,F401  applies the spconv CPU fix
+import rankdet.registration  # noqa: E402,F401  applies the spconv CPU fix
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 from rankdet.models.sassd import point_ops  # noqa: E402
 from rankdet.models.sassd.point_ops import points_in_boxes, three_nn_interpolate  # noqa: E402

@@ -134,6 +134,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
     from mmengine.runner import Runner
 
+    import rankdet.registration  # noqa: F401  the stack fixes, before the runner is built
     from rankdet.cpu_name import cpu_name
     from rankdet.engine import RankingHealthHook
     from rankdet.runner_config import load_config
