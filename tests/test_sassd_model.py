@@ -399,6 +399,19 @@ def test_heads_reject_incompatible_losses():
         MODELS.build(cfg)
 
 
+def test_ranking_head_names_its_loss_as_the_2d_heads_do():
+    """The config's loss_cls is the ranking losses' config (type='RankingLoss', as in 2D),
+    built as head.loss_rank; the head keeps no unused focal loss_cls module."""
+    from mmdet3d.registry import MODELS
+
+    from rankdet.models.common import RankingLoss
+    cfg = tiny_model_cfg(RANK_CONFIG).bbox_head
+    assert cfg.loss_cls.type == 'RankingLoss'
+    head = MODELS.build(cfg)
+    assert isinstance(head.loss_rank, RankingLoss) and not hasattr(head, 'loss_cls')
+    assert [m for m in head.modules() if isinstance(m, RankingLoss)] == [head.loss_rank]
+
+
 DEGENERATE_BATCHES = {
     'a frame without cars': [(frame_points(0), [CAR]), (frame_points(1, cars=()), [])],
     'points outside the range, last in the batch': [
