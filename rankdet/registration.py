@@ -29,8 +29,9 @@ def register_all_modules() -> None:
     if importlib.util.find_spec('mmdet') is not None:
         from . import datasets, models  # noqa: F401  mmdet's DATASETS and MODELS
         from . import engine  # noqa: F401  RankingHealthHook in mmengine's HOOKS
-    # RankCocoMetric where mmdet is installed, RankKittiMetric where mmdet3d is
-    from . import evaluation  # noqa: F401
+        from .evaluation import coco_metric  # noqa: F401  RankCocoMetric
+    if importlib.util.find_spec('mmdet3d') is not None:
+        from .evaluation import kitti_metric  # noqa: F401  RankKittiMetric
 
 
 register_all_modules()

@@ -19,7 +19,8 @@ pytest.importorskip('spconv')
 import rankdet.registration  # noqa: E402,F401  applies the spconv CPU fix
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 from rankdet.models.sassd import point_ops  # noqa: E402
-from rankdet.models.sassd.point_ops import points_in_boxes, three_nn_interpolate  # noqa: E402
+from rankdet.models.sassd.point_ops import three_nn_interpolate  # noqa: E402
+from rankdet.ops.points_in_boxes import points_in_boxes  # noqa: E402
 from rankdet.models.sassd.pswarp import part_centres, part_sensitive_warp  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs3d'
@@ -164,7 +165,7 @@ def test_points_in_boxes_matches_shapely(seed):
         corners = [(x + c * u - s * v, y + s * u + c * v) for u, v in
                    [(dx / 2, dy / 2), (-dx / 2, dy / 2), (-dx / 2, -dy / 2), (dx / 2, -dy / 2)]]
         polygon = Polygon(corners)
-        expected = [polygon.contains(Point(px, py)) and z <= pz <= z + dz
+        expected = [polygon.contains(Point(px, py)) and z < pz < z + dz
                     for px, py, pz in points.tolist()]
         assert inside[:, t].tolist() == expected
 

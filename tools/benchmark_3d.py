@@ -71,7 +71,6 @@ def setup(args, data_dir):
     import torch
 
     import rankdet.registration  # noqa: F401  registers the modules, applies the fixes
-    import rankdet.evaluation  # noqa: F401
     import rankdet.models.sassd  # noqa: F401
     from mmdet3d.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
