@@ -6,6 +6,6 @@ _base_ = './sassd-lite_pswarp_cpu-demo-near_synthetic-3d-car.py'
 model = dict(
     bbox_head=dict(
         type='RankPSWarpHead',
-        loss_cls=dict(_delete_=True, type='mmdet.RankingLoss')))
+        loss_cls=dict(_delete_=True, type='RankingLoss')))
 
 custom_hooks = [dict(type='RankingHealthHook')]  # rank/* health scalars, saturation warning

@@ -7,7 +7,7 @@ _base_ = './sassd_pswarp_2xb2-onecycle-80e_kitti-3d-car.py'
 model = dict(
     bbox_head=dict(
         type='RankPSWarpHead',
-        loss_cls=dict(_delete_=True, type='mmdet.RankingLoss')))
+        loss_cls=dict(_delete_=True, type='RankingLoss')))
 
 load_from = 'work_dirs/sassd_pswarp_2xb2-onecycle-80e_kitti-3d-car/epoch_80.pth'
 

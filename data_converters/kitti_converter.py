@@ -46,25 +46,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rankdet.evaluation.kitti_difficulty import MAX_OCCLUSION, MAX_TRUNCATION, MIN_HEIGHT
 from rankdet.kitti.box_transform import camera_to_lidar_boxes
 from rankdet.kitti.camera_fov import read_image_shape, reduce_to_camera_fov
 from rankdet.kitti.calib import KittiCalib, read_calib
 from rankdet.kitti.label import KittiLabels, read_label
 from rankdet.kitti.points import read_points, write_points
+from rankdet.ops.box_corners import camera_box_corners
+from rankdet.ops.points_in_boxes import points_in_boxes
 
 from .kitti_gt_database import create_groundtruth_database
-from .points_in_boxes import points_in_boxes
 from .staged_output import StagedOutput
 
 # mmdet3d 1.4's KITTI categories, in label order (update_infos_to_v2 / KittiDataset).
 KITTI_CLASSES = ('Pedestrian', 'Cyclist', 'Car', 'Van', 'Truck', 'Person_sitting',
                  'Tram', 'Misc')
-
-# KITTI's difficulty levels (devkit): min 2D box height in pixels, max occlusion level,
-# max truncation, for easy / moderate / hard.
-_MIN_HEIGHT = (40, 25, 25)
-_MAX_OCCLUSION = (0, 1, 2)
-_MAX_TRUNCATION = (0.15, 0.3, 0.5)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -88,12 +84,13 @@ def read_image_set(path) -> list[int]:
 
 
 def kitti_difficulty(labels: KittiLabels) -> list[int]:
-    """KITTI difficulty per object: 0 easy, 1 moderate, 2 hard, -1 none of them."""
+    """KITTI difficulty per object: 0 easy, 1 moderate, 2 hard, -1 none of them (the table:
+    :mod:`rankdet.evaluation.kitti_difficulty`)."""
     height = labels.bbox[:, 3] - labels.bbox[:, 1]
     levels = []
     for h, occ, trunc in zip(height, labels.occluded, labels.truncated):
-        fits = [occ <= _MAX_OCCLUSION[k] and h > _MIN_HEIGHT[k]
-                and trunc <= _MAX_TRUNCATION[k] for k in range(3)]
+        fits = [occ <= MAX_OCCLUSION[k] and h > MIN_HEIGHT[k]
+                and trunc <= MAX_TRUNCATION[k] for k in range(3)]
         # The easiest level an object qualifies for (the devkit's xor of the masks).
         levels.append(next((k for k in range(3) if fits[k]), -1))
     return levels
@@ -106,17 +103,6 @@ def project_to_image(points_cam, cam2img) -> tuple[np.ndarray, np.ndarray]:
     uvd = np.concatenate([points, np.ones((len(points), 1))], 1) @ \
         np.asarray(cam2img, dtype=np.float64)[:3].T  # [N, 3]
     return uvd[:, :2] / uvd[:, 2:3], uvd[:, 2]
-
-
-def _camera_box_corners(centre, lhw, ry) -> np.ndarray:
-    """``float64[8, 3]`` corners of a camera-frame box given its gravity centre."""
-    l, h, w = lhw
-    x = np.array([1, 1, 1, 1, -1, -1, -1, -1]) * l / 2
-    y = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * h / 2
-    z = np.array([1, -1, 1, -1, 1, -1, 1, -1]) * w / 2
-    cos, sin = np.cos(ry), np.sin(ry)
-    # rotation about the camera y axis (KITTI devkit: x' = c x + s z, z' = -s x + c z)
-    return np.stack([cos * x + sin * z, y, -sin * x + cos * z], 1) + np.asarray(centre)
 
 
 def _clip_projection(corners_cam, cam2img, image_shape):
@@ -146,8 +132,7 @@ def _cam_instances(labels: KittiLabels, cam2img, image_shape) -> list[dict]:
             continue
         box3d = boxes[k].astype(np.float32).astype(np.float64)
         centre = box3d[:3] + np.array([0.0, -box3d[4] / 2, 0.0])  # gravity centre
-        bbox = _clip_projection(_camera_box_corners(centre, box3d[3:6], box3d[6]),
-                                cam2img, image_shape)
+        bbox = _clip_projection(camera_box_corners(box3d), cam2img, image_shape)
         if bbox is None:
             continue
         uv, depth = project_to_image(centre, cam2img)
@@ -167,7 +152,7 @@ def _instances(labels: KittiLabels, calib: KittiCalib, points) -> list[dict]:
     num_points = np.full(len(labels), -1, dtype=np.int64)
     if known.any():
         lidar_boxes = camera_to_lidar_boxes(boxes[known], calib.lidar2cam)
-        num_points[known] = points_in_boxes(points, lidar_boxes).sum(0)
+        num_points[known] = points_in_boxes(points[:, :3], lidar_boxes).sum(0)
     # gravity centre = bottom centre moved up (camera -y) by half the height
     centres = boxes[:, :3] - np.stack([np.zeros(len(boxes)), boxes[:, 4] / 2,
                                        np.zeros(len(boxes))], 1)

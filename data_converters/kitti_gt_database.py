@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from rankdet.kitti.box_transform import camera_to_lidar_boxes
 from rankdet.kitti.points import read_points
-
-from .points_in_boxes import points_in_boxes
+from rankdet.ops.points_in_boxes import points_in_boxes
 
 
 def create_groundtruth_database(data_list, reduced_dir, out_dir, info_prefix: str,
@@ -68,7 +67,7 @@ def create_groundtruth_database(data_list, reduced_dir, out_dir, info_prefix: st
         lidar2cam = np.array(info['images']['CAM2']['lidar2cam'])
         boxes = camera_to_lidar_boxes([inst['bbox_3d'] for inst in instances],
                                       lidar2cam).astype(np.float32)  # [M, 7]
-        inside = points_in_boxes(points, boxes)  # [N, M]
+        inside = points_in_boxes(points[:, :3], boxes)  # [N, M]
         for k, (inst, box) in enumerate(zip(instances, boxes)):
             name = classes[inst['bbox_label_3d']]
             object_points = points[inside[:, k]].copy()

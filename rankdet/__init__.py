@@ -1,18 +1,15 @@
 """rankdet: RankDetNet ranking losses for MMDetection and MMDetection3D.
 
-``import rankdet`` (what configs do through ``custom_imports``) applies rankdet's fixes to
-the pinned stack and registers its modules in mmdet's and mmdet3d's registries. The
-ranking core, ``rankdet.ranking``, is plain PyTorch and needs neither.
+``import rankdet`` is cheap: it imports no OpenMMLab package and registers nothing. The
+ranking losses themselves, ``rankdet.ranking``, are plain PyTorch.
+
+To use rankdet's heads, losses, datasets, metrics and hooks from configs, import
+:mod:`rankdet.registration`: it applies rankdet's fixes to the pinned stack
+(``rankdet.compat``) and registers the modules in mmdet's, mmdet3d's and mmengine's
+registries. Configs do it through
+``custom_imports = dict(imports=['rankdet.registration'], allow_failed_imports=False)``
+(``configs*/_base_/default_runtime.py``); ``tools/train.py`` and ``tools/test.py`` import
+it before reading a config; a script that builds a model itself starts with
+``import rankdet.registration``.
 """
-import importlib.util
-
-from .compat import apply_all as _apply_compat_fixes
-
 __version__ = '0.1.0'
-
-_apply_compat_fixes()
-
-if importlib.util.find_spec('mmdet') is not None:
-    from . import datasets, models  # noqa: F401  registers in mmdet's DATASETS and MODELS
-    from . import engine  # noqa: F401  registers RankingHealthHook in mmengine's HOOKS
-from . import evaluation  # noqa: E402,F401  registers RankKittiMetric where mmdet3d is installed

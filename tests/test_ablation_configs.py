@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip('mmdet')
 
-import rankdet  # noqa: E402,F401  registers RankingLoss
+import rankdet.registration  # noqa: E402,F401  registers RankingLoss
 from mmdet.registry import MODELS  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip('mmdet')
 pytest.importorskip('pycocotools')
 
-import rankdet  # noqa: E402,F401  registers RankCocoMetric
+import rankdet.registration  # noqa: E402,F401  registers RankCocoMetric
 from mmdet.evaluation.metrics import CocoMetric  # noqa: E402
 from mmdet.registry import METRICS  # noqa: E402
 

@@ -15,7 +15,7 @@ def _mmengine_style_checkpoint(path):
 
 
 def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
-    import rankdet  # noqa: F401  applies the allow-list
+    import rankdet.registration  # noqa: F401  applies the allow-list
     path = tmp_path / 'iter_3.pth'
     _mmengine_style_checkpoint(path)
     ckpt = torch.load(path)  # torch's default: weights_only=True
@@ -34,7 +34,7 @@ class _GetattrPayload:
 
 
 def test_allow_list_does_not_open_getattr(tmp_path):
-    import rankdet  # noqa: F401
+    import rankdet.registration  # noqa: F401
     path = tmp_path / 'crafted.pth'
     torch.save({'x': _GetattrPayload()}, path)
     with pytest.raises(Exception, match='only HistoryBuffer statistics methods'):
@@ -46,14 +46,14 @@ def test_spconv_patch_is_applied_on_import():
     pytest.importorskip('spconv.pytorch')
     import spconv.pytorch.ops as ops
 
-    import rankdet  # noqa: F401
+    import rankdet.registration  # noqa: F401
     assert ops.get_current_stream() == 0  # CPU-only torch: the default stream
 
 
 def test_spconv_cpu_convolutions_match_one_thread():
     """With two threads spconv's own CPU scatter-add races; rankdet's gives exact sums."""
     spconv = pytest.importorskip('spconv.pytorch')
-    import rankdet  # noqa: F401  applies the patch
+    import rankdet.registration  # noqa: F401  applies the patch
     torch.manual_seed(0)
     coords = torch.unique(torch.randint(0, 40, (3000, 3)), dim=0)
     indices = torch.cat([torch.zeros(len(coords), 1, dtype=torch.int32), coords.int()], 1)

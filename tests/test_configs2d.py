@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip('mmdet')
 
-import rankdet  # noqa: E402,F401
+import rankdet.registration  # noqa: E402,F401
 from mmdet.registry import DATASETS, METRICS, MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
@@ -66,7 +66,7 @@ def test_the_expected_configs_exist():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds_model_and_pipelines(name):
     cfg = load(name)
-    assert cfg.custom_imports == dict(imports=['rankdet'],
+    assert cfg.custom_imports == dict(imports=['rankdet.registration'],
                                       allow_failed_imports=False)
     model = MODELS.build(copy.deepcopy(cfg.model))
     head = model.bbox_head

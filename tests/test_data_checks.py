@@ -201,7 +201,7 @@ def kitti_cfg(data_root, **overrides):
 
 def test_kitti_dataset_names_every_bad_scan_before_loading_any(converted, tmp_path):
     pytest.importorskip('mmdet3d')
-    import rankdet  # noqa: F401  registers CheckedKittiDataset
+    import rankdet.registration  # noqa: F401  registers CheckedKittiDataset
     from mmdet3d.registry import DATASETS
     from mmdet3d.utils import register_all_modules
     register_all_modules(init_default_scope=True)

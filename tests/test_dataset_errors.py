@@ -12,7 +12,7 @@ import torch
 
 pytest.importorskip('mmdet')
 
-import rankdet  # noqa: E402,F401
+import rankdet.registration  # noqa: E402,F401
 from mmdet.registry import DATASETS, MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402

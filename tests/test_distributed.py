@@ -113,7 +113,7 @@ def test_mmengine_launcher_and_ddp_run_without_cuda(monkeypatch):
     import mmengine.dist.utils as dist_utils
     from mmengine.model import MMDistributedDataParallel
 
-    import rankdet  # noqa: F401  applies the fix
+    import rankdet.registration  # noqa: F401  applies the fix
     for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), RANK='0',
                            LOCAL_RANK='0', WORLD_SIZE='1').items():
         monkeypatch.setenv(key, value)

@@ -10,7 +10,7 @@ import torch
 spconv_ops = pytest.importorskip('spconv.pytorch.ops')
 cppcore = pytest.importorskip('spconv.pytorch.cppcore')
 
-import rankdet  # noqa: E402,F401  applies rankdet/compat
+import rankdet.registration  # noqa: E402,F401  applies rankdet/compat
 from rankdet.compat import spconv_cpu  # noqa: E402
 
 

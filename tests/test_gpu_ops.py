@@ -105,7 +105,7 @@ def test_ranking_heads_on_cuda_equal_cpu(name):
     from mmdet.utils import register_all_modules
     from mmengine.structures import InstanceData
 
-    import rankdet  # noqa: F401  registers the heads
+    import rankdet.registration  # noqa: F401  registers the heads
 
     register_all_modules(init_default_scope=True)
     torch.manual_seed(0)

@@ -555,7 +555,7 @@ def test_registered_metric_is_kitti_metric_with_cpu_evaluation(tmp_path):
     registry = pytest.importorskip('mmdet3d.registry', reason='the metric plugs into mmdet3d')
     from mmdet3d.evaluation.metrics import KittiMetric
 
-    import rankdet.evaluation  # noqa: F401  registers RankKittiMetric
+    import rankdet.registration  # noqa: F401  registers RankKittiMetric
     metric = registry.METRICS.build(dict(type='RankKittiMetric', ann_file=str(tmp_path / 'x.pkl'),
                                          metric='bbox'))
     assert isinstance(metric, KittiMetric) and type(metric).__name__ == 'RankKittiMetric'

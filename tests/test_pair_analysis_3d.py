@@ -22,7 +22,7 @@ import torch
 pytest.importorskip('mmdet3d')
 pytest.importorskip('spconv')
 
-import rankdet  # noqa: E402,F401  applies the spconv CPU fix
+import rankdet.registration  # noqa: E402,F401  applies the spconv CPU fix
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 from rankdet.analysis import PairStatistics  # noqa: E402
 from apps.pairs.analyze_pairs_3d import (  # noqa: E402

@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip('mmdet')
 
-import rankdet  # noqa: E402,F401  registers the heads and the loss
+import rankdet.registration  # noqa: E402,F401  registers the heads, the loss
 from mmdet.registry import MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402

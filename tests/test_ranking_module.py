@@ -222,3 +222,31 @@ def test_invalid_inputs_and_configs_raise():
                           (dict(score_space='probability'), 'score_space')]:
         with pytest.raises(ValueError, match=match):
             RankingLoss(**kwargs)
+
+
+def test_both_registries_build_the_one_class_by_one_name():
+    """2D configs (mmdet scope) and 3D configs (mmdet3d scope) both say
+    type='RankingLoss'; the 3D configs' former 'mmdet.RankingLoss' still builds."""
+    pytest.importorskip('mmdet3d')
+    from mmdet3d.registry import MODELS as MODELS3D
+
+    from rankdet.models.common import RankingLoss as CommonRankingLoss
+    assert RankingLoss is CommonRankingLoss
+    for scope, registry, name in [('mmdet', MODELS, 'RankingLoss'),
+                                  ('mmdet3d', MODELS3D, 'RankingLoss'),
+                                  ('mmdet3d', MODELS3D, 'mmdet.RankingLoss')]:
+        with DefaultScope.overwrite_default_scope(scope):
+            loss = registry.build(dict(type=name, mining='ohem'))
+        assert type(loss) is RankingLoss and loss.mining == 'ohem', (scope, name)
+
+
+def test_reduced_divisor_is_the_count_without_a_process_group():
+    from rankdet.models.common import (num_images_with_positives,
+                                       reduced_num_images_with_positives)
+    pred, target, _, _ = batch()
+    weight = torch.ones(B, A)
+    weight[0] = 0  # image 0's anchors all ignored: it has no positive left
+    assert num_images_with_positives(target, C).item() == 2
+    assert num_images_with_positives(target, C, weight).item() == 1
+    assert reduced_num_images_with_positives(target, C, weight).item() == 1
+    assert RankingLoss.num_images_with_positives(target, C, weight).item() == 1

@@ -13,8 +13,7 @@ import torch
 pytest.importorskip('mmdet3d')
 pytest.importorskip('spconv')
 
-import rankdet  # noqa: E402,F401
-import rankdet.evaluation  # noqa: E402,F401  registers RankKittiMetric
+import rankdet.registration  # noqa: E402,F401  registers RankKittiMetric and the models
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 
 REPO = Path(__file__).resolve().parents[1]

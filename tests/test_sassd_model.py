@@ -16,10 +16,11 @@ import torch
 pytest.importorskip('mmdet3d')
 pytest.importorskip('spconv')
 
-import rankdet  # noqa: E402,F401  applies the spconv CPU fix
+import rankdet.registration  # noqa: E402,F401  applies the spconv CPU fix
 import rankdet.models.sassd  # noqa: E402,F401  registers the SA-SSD modules
 from rankdet.models.sassd import point_ops  # noqa: E402
-from rankdet.models.sassd.point_ops import points_in_boxes, three_nn_interpolate  # noqa: E402
+from rankdet.models.sassd.point_ops import three_nn_interpolate  # noqa: E402
+from rankdet.ops.points_in_boxes import points_in_boxes  # noqa: E402
 from rankdet.models.sassd.pswarp import part_centres, part_sensitive_warp  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs3d'
@@ -164,7 +165,7 @@ def test_points_in_boxes_matches_shapely(seed):
         corners = [(x + c * u - s * v, y + s * u + c * v) for u, v in
                    [(dx / 2, dy / 2), (-dx / 2, dy / 2), (-dx / 2, -dy / 2), (dx / 2, -dy / 2)]]
         polygon = Polygon(corners)
-        expected = [polygon.contains(Point(px, py)) and z <= pz <= z + dz
+        expected = [polygon.contains(Point(px, py)) and z < pz < z + dz
                     for px, py, pz in points.tolist()]
         assert inside[:, t].tolist() == expected
 
@@ -397,6 +398,19 @@ def test_heads_reject_incompatible_losses():
     cfg.loss_cls = dict(type='mmdet.FocalLoss', use_sigmoid=True)
     with pytest.raises(TypeError, match='must build a RankingLoss'):
         MODELS.build(cfg)
+
+
+def test_ranking_head_names_its_loss_as_the_2d_heads_do():
+    """The config's loss_cls is the ranking losses' config (type='RankingLoss', as in 2D),
+    built as head.loss_rank; the head keeps no unused focal loss_cls module."""
+    from mmdet3d.registry import MODELS
+
+    from rankdet.models.common import RankingLoss
+    cfg = tiny_model_cfg(RANK_CONFIG).bbox_head
+    assert cfg.loss_cls.type == 'RankingLoss'
+    head = MODELS.build(cfg)
+    assert isinstance(head.loss_rank, RankingLoss) and not hasattr(head, 'loss_cls')
+    assert [m for m in head.modules() if isinstance(m, RankingLoss)] == [head.loss_rank]
 
 
 DEGENERATE_BATCHES = {

@@ -62,7 +62,7 @@ def _sparse_and_dense_inputs(seed, grid=(6, 7, 8), channels=3, density=0.3):
 @pytest.mark.parametrize('seed', [0, 1])
 def test_spconv_cpu_forward_backward_matches_dense_conv(seed):
     """SubMConv3d + SparseConv3d on CPU: values and gradients equal a dense Conv3d."""
-    import rankdet  # noqa: F401  applies the spconv CPU patch
+    import rankdet.registration  # noqa: F401  applies the spconv CPU patch
     spconv = pytest.importorskip('spconv.pytorch')
     torch.manual_seed(seed)
     grid = (6, 7, 8)

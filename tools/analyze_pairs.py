@@ -59,6 +59,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.max_images is not None and args.max_images < 1:
         raise ValueError(f'--max-images must be at least 1, got {args.max_images}')
+    import rankdet.registration  # noqa: F401  the stack fixes, before the model is built
     from apps.runner.runner_config import load_config
 
     cfg = load_config(args.config, cfg_options_dict(args.cfg_options))

@@ -70,8 +70,7 @@ def setup(args, data_dir):
     """``(models {name: model}, train batch, val frames)`` with shared weights."""
     import torch
 
-    import rankdet  # noqa: F401  registers rankdet's modules, applies its fixes
-    import rankdet.evaluation  # noqa: F401
+    import rankdet.registration  # noqa: F401  registers the modules, applies the fixes
     import rankdet.models.sassd  # noqa: F401
     from mmdet3d.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate

@@ -134,6 +134,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
     from mmengine.runner import Runner
 
+    import rankdet.registration  # noqa: F401  the stack fixes, before the runner is built
     from apps.runner.cpu_name import cpu_name
     from apps.runner.runner_config import load_config
     from rankdet.engine import RankingHealthHook

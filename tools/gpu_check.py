@@ -183,7 +183,7 @@ def check_env(work_dir: Path) -> dict:
     from cumm import tensorview as tv
     from mmcv.ops import get_compiling_cuda_version
 
-    import rankdet  # noqa: F401  applies rankdet/compat
+    import rankdet.registration  # noqa: F401  applies rankdet/compat
     import spconv.pytorch.ops as spconv_ops
     from rankdet.compat.spconv_cpu import _PATCHED_ATTR
 
@@ -280,7 +280,7 @@ def check_spconv(work_dir: Path) -> dict:
     import spconv.pytorch as spconv
     import torch
 
-    import rankdet  # noqa: F401  the CPU reference needs rankdet's scatter fix
+    import rankdet.registration  # noqa: F401  the CPU reference needs the scatter fix
 
     torch.manual_seed(0)
     coords = torch.unique(torch.randint(0, 40, (4000, 3)), dim=0)
@@ -421,7 +421,7 @@ def _train_demo(kind: str, config: str, data_root: Path, work_dir: Path, test: b
     import torch
     from mmengine.runner import Runner
 
-    import rankdet.evaluation  # noqa: F401  registers RankKittiMetric
+    import rankdet.registration  # noqa: F401  registers RankKittiMetric, applies the fixes
     from apps.runner.fit_schedule import fit_schedule
     from apps.runner.runner_config import load_config
 

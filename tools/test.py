@@ -56,6 +56,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    import rankdet.registration  # noqa: F401  the stack fixes, before any runner is built
     from rankdet.config_keys import warn_unknown_keys
     from apps.runner.runner_config import load_config
 

@@ -60,6 +60,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    import rankdet.registration  # noqa: F401  the stack fixes, before any runner is built
     from rankdet.config_keys import warn_unknown_keys
     from apps.runner.runner_config import load_config
 

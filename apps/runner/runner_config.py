@@ -12,7 +12,7 @@ def load_config(path, cfg_options=None, launcher='none', work_dir=None):
 
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
-    import rankdet  # noqa: F401  registers rankdet's modules and applies its fixes
+    import rankdet.registration  # noqa: F401  registers rankdet's modules, applies its fixes
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -2,7 +2,7 @@
 # is built: a missing rankdet fails here, not as an unknown type later.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
-custom_imports = dict(imports=['rankdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['rankdet.registration'], allow_failed_imports=False)
 
 # Scalars (losses, learning rate, rank/* health, metrics) go to the run's local files
 # (vis_data/scalars.json) and to TensorBoard: `tensorboard --logdir work_dirs` shows

@@ -1,6 +1,6 @@
 # Runtime shared by rankdet's mmdet3d configs.
 default_scope = 'mmdet3d'
-custom_imports = dict(imports=['rankdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['rankdet.registration'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -9,8 +9,8 @@ sampling stops at its first batch. numpy 2 brought ``np.long`` back as the C ``l
 which is 64 bits on Linux and macOS; mmdet3d wants int64 labels (torch's ``long``).
 
 The fix defines ``np.long = np.int64`` when, and only when, numpy lacks the name, so it
-never changes a numpy that has it. It is applied by ``import rankdet`` (what configs do
-through ``custom_imports``).
+never changes a numpy that has it. It is applied by ``import rankdet.registration`` (what
+configs do through ``custom_imports``).
 """
 import warnings
 

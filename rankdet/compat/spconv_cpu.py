@@ -1,6 +1,6 @@
 """Make spconv 2.3.8's sparse convolutions right on a CPU-only torch.
 
-Two fixes, both applied by ``import rankdet``:
+Two fixes, both applied by ``import rankdet.registration``:
 
 1. The CUDA stream (below).
 2. The CPU scatter-add races: every sparse convolution runs gather -> mm ->

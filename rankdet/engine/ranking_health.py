@@ -124,7 +124,7 @@ def flat_term_values(loss, target: Tensor, weight: Optional[Tensor] = None,
       one pyramid level with ``iou_levels='separate'``);
 
     and 0 otherwise. Each term is then weighted and reduced over the images exactly as
-    :class:`rankdet.models.losses.RankingLoss` reduces it. The result is exact, so a term
+    :class:`rankdet.models.common.RankingLoss` reduces it. The result is exact, so a term
     that stays within a small tolerance of it is flat, whatever the batch's classes,
     objects and reduction.
 

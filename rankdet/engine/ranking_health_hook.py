@@ -121,7 +121,7 @@ class RankingHealthHook(Hook):
             raise ValueError(f'RankingHealthHook: the model ({type(model).__name__}) has no '
                              f'head module {self.head!r}; pass head=<attribute> for a '
                              f'detector that keeps its dense head elsewhere')
-        from rankdet.models.losses import RankingLoss
+        from rankdet.models.common import RankingLoss
 
         ranking = [m for m in head.modules() if isinstance(m, RankingLoss)]
         if len(ranking) > 1:

@@ -40,15 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..progress import Progress
+from .kitti_difficulty import DIFFICULTIES, MAX_OCCLUSION, MAX_TRUNCATION, MIN_HEIGHT
 
 __all__ = ['kitti_eval', 'CLASS_NAMES']
 
 CLASS_NAMES = ('Car', 'Pedestrian', 'Cyclist', 'Van', 'Person_sitting')
-DIFFICULTIES = ('easy', 'moderate', 'hard')
 METRICS = ('bbox', 'bev', '3d')
-MIN_HEIGHT = (40, 25, 25)
-MAX_OCCLUSION = (0, 1, 2)
-MAX_TRUNCATION = (0.15, 0.3, 0.5)
 NUM_SAMPLE_PTS = 41
 # [strict, loose] x [bbox, bev, 3d] x CLASS_NAMES
 MIN_OVERLAPS = np.array([

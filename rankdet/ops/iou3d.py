@@ -10,6 +10,7 @@ x (heading), y and z axes, and ``yaw`` the counter-clockwise rotation about +z t
          1 +------|------+ 0       corner k = (x, y) + R(yaw) @ (sx_k * dx/2, sy_k * dy/2)
            |      |      |         (sx, sy) = (+, +), (-, +), (-, -), (+, -)
            |      o------|---> x   (heading, dx)           counter-clockwise
+           |             |         (rankdet.ops.box_corners.bev_corners)
            |             |
          2 +-------------+ 3       height: z .. z + dz
 
@@ -39,11 +40,11 @@ autograd; the IoU-guided loss uses the ``aligned`` form (one pair per positive).
 import torch
 from torch import Tensor
 
+from .box_corners import bev_corners
+
 __all__ = ['bev_iou', 'iou3d']
 
 _MAX_VERTICES = 8
-# local corner signs (sx, sy), counter-clockwise: see the module docstring
-_CORNER_SIGNS = ((1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0))
 
 
 def _tolerance(dtype: torch.dtype) -> float:
@@ -85,14 +86,10 @@ def _corners_in_frame_of(a: Tensor, b: Tensor) -> Tensor:
     dx, dy = a[:, 0] - b[:, 0], a[:, 1] - b[:, 1]
     centre_u = cos_b * dx + sin_b * dy                          # [P] R(-yaw_b) (c_a - c_b)
     centre_v = -sin_b * dx + cos_b * dy
-    rel = a[:, 6] - b[:, 6]
-    cos_r, sin_r = torch.cos(rel), torch.sin(rel)
-    signs = a.new_tensor(_CORNER_SIGNS)                         # [4, 2]
-    half_x = signs[:, 0] * a[:, 3:4] / 2                        # [P, 4]
-    half_y = signs[:, 1] * a[:, 4:5] / 2
-    u = centre_u[:, None] + cos_r[:, None] * half_x - sin_r[:, None] * half_y
-    v = centre_v[:, None] + sin_r[:, None] * half_x + cos_r[:, None] * half_y
-    return torch.stack([u, v], dim=-1)
+    zero = torch.zeros_like(centre_u)
+    relative = torch.stack([centre_u, centre_v, zero, a[:, 3], a[:, 4], zero,
+                            a[:, 6] - b[:, 6]], dim=1)          # a in b's frame, [P, 7]
+    return bev_corners(relative)
 
 
 def _clip(poly: Tensor, count: Tensor, side: Tensor, axis: int, half: Tensor,

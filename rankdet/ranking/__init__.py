@@ -5,7 +5,8 @@ pairwise loss and negative mining they share, and the reverse-pair ratios of Tab
 Switches beyond the paper (its behaviour is every default): ``class_reduction``,
 ``group_weighting``, ``score_space``; ``flat_value(rank_fn)`` is L_rank(0), the value of a
 term whose scores are all equal.
-No OpenMMLab import: the mmdet module lives in ``rankdet.models.losses``.
+No OpenMMLab import: the loss module is ``rankdet.models.common.RankingLoss``, registered
+with mmdet and mmdet3d by ``rankdet.models.losses``.
 Equations, the decisions the paper leaves open and the switches: docs/method.md.
 """
 from .class_loss import class_ranking_loss

@@ -37,6 +37,7 @@ from ..kitti.box_transform import camera_to_lidar_boxes, limit_period, lidar_to_
 from ..kitti.calib import KittiCalib, write_calib
 from ..kitti.label import KittiLabels, write_label
 from ..kitti.points import write_points
+from ..ops.box_corners import bev_corners, camera_box_corners
 from .atomic_dir import MARKER, build_atomically
 from .parallel import ordered_map
 from .png import write_png
@@ -184,14 +185,6 @@ class Frame:
 
 
 # ----------------------------------------------------------------------------- scene
-def _bev_corners(box) -> np.ndarray:
-    """``float[4, 2]`` ground-plane corners of a LiDAR box (x, y, z, dx, dy, dz, yaw)."""
-    x, y, _, dx, dy, _, yaw = box
-    c, s = np.cos(yaw), np.sin(yaw)
-    local = np.array([[dx, dy], [dx, -dy], [-dx, -dy], [-dx, dy]]) / 2
-    return local @ np.array([[c, s], [-s, c]]) + [x, y]
-
-
 def _rectangles_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Separating-axis test for two convex quadrilaterals ``float[4, 2]``."""
     for quad in (a, b):
@@ -203,21 +196,10 @@ def _rectangles_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return True
 
 
-def _camera_corners(box_cam) -> np.ndarray:
-    """``float[8, 3]`` corners of a camera box (x, y, z, l, h, w, ry); y points down."""
-    x, y, z, l, h, w, ry = box_cam
-    heading = np.array([np.cos(ry), 0.0, -np.sin(ry)])
-    across = np.array([np.sin(ry), 0.0, np.cos(ry)])
-    corners = [np.array([x, y, z]) + a * l / 2 * heading + b * w / 2 * across
-               + np.array([0.0, -up * h, 0.0])
-               for a in (-1, 1) for b in (-1, 1) for up in (0, 1)]
-    return np.array(corners)
-
-
 def _project_box(box_cam, calib: KittiCalib):
     """2D box (x1, y1, x2, y2) of a camera box in image_2, clipped to the image, and its
     truncation (share of the unclipped box outside); None if a corner is behind the camera."""
-    corners = _camera_corners(box_cam)
+    corners = camera_box_corners(box_cam)
     if corners[:, 2].min() < 0.5:
         return None
     uvw = np.column_stack([corners, np.ones(8)]) @ calib.P2[:3].T
@@ -266,8 +248,8 @@ def _sample_clutter(rng, height0: float):
 def _footprint(kind, params) -> np.ndarray:
     if kind == 'pole':
         x, y, _, r, _ = params
-        return _bev_corners([x, y, 0, 2 * r, 2 * r, 0, 0.0])
-    return _bev_corners(params)
+        return bev_corners([x, y, 0, 2 * r, 2 * r, 0, 0.0])
+    return bev_corners(params)
 
 
 def _inflate(box, margin):
@@ -290,8 +272,8 @@ def _place_cars(rng, cfg: KittiSceneConfig, calib: KittiCalib, count: int):
             projected = _project_box(box_cam, calib)
             if projected is None or projected[1] > cfg.max_truncation:
                 continue
-            footprint = _bev_corners(_inflate(box, 0.3))
-            if any(_rectangles_overlap(footprint, _bev_corners(_inflate(p[0], 0.3)))
+            footprint = bev_corners(_inflate(box, 0.3))
+            if any(_rectangles_overlap(footprint, bev_corners(_inflate(p[0], 0.3)))
                    for p in placed):
                 continue
             placed.append((box, box_cam, *projected))
@@ -300,14 +282,14 @@ def _place_cars(rng, cfg: KittiSceneConfig, calib: KittiCalib, count: int):
 
 
 def _place_clutter(rng, cfg: KittiSceneConfig, car_boxes, count: int):
-    taken = [_bev_corners(_inflate(b, 0.5)) for b in car_boxes]
+    taken = [bev_corners(_inflate(b, 0.5)) for b in car_boxes]
     clutter = []
     for _ in range(count):
         for _attempt in range(20):
             kind, params = _sample_clutter(rng, -cfg.lidar.sensor_height)
             footprint = _footprint(kind, params)
             # keep clear of the sensor, of cars and of other clutter
-            if _rectangles_overlap(footprint, _bev_corners([0, 0, 0, 4, 4, 0, 0])):
+            if _rectangles_overlap(footprint, bev_corners([0, 0, 0, 4, 4, 0, 0])):
                 continue
             if any(_rectangles_overlap(footprint, t) for t in taken):
                 continue
@@ -396,7 +378,7 @@ def _scan(rng, lidar: LidarModel, cars, clutter):
         body = np.array([x, y, z, dx, dy, 0.6 * dz, yaw])
         cabin = np.array([x + back * np.cos(yaw), y + back * np.sin(yaw), z + 0.6 * dz,
                           0.5 * dx, 0.85 * dy, 0.4 * dz, yaw])
-        cols = _azimuth_columns(_bev_corners(box), num_azimuths)
+        cols = _azimuth_columns(bev_corners(box), num_azimuths)
         t_body, cos_body = _cast_box(dirs[:, cols], body)
         t_cabin, cos_cabin = _cast_box(dirs[:, cols], cabin)
         on_cabin = t_cabin < t_body

@@ -3,7 +3,8 @@
 Boxes follow mmdet3d's ``LiDARInstance3DBoxes``: ``(x, y, z, dx, dy, dz, yaw)`` with
 ``(x, y, z)`` the bottom centre, ``dx`` along the heading, ``yaw`` counter-clockwise
 around +z from +x. Corners come in mmdet3d's order (``LiDARInstance3DBoxes.corners``),
-so that indices mean the same thing here and there. Seen from behind the box, looking
+so that indices mean the same thing here and there (the corners come from
+:mod:`rankdet.ops.box_corners`). Seen from behind the box, looking
 along its heading (+x before the yaw rotation), with +y (left) on the left::
 
         back face (x = -dx/2)          front face (x = +dx/2)
@@ -20,11 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Unit corners (before scaling by dx, dy, dz), in the order of the diagram above.
-_UNIT_CORNERS = np.array([
-    [-0.5, -0.5, 0.0], [-0.5, -0.5, 1.0], [-0.5, 0.5, 1.0], [-0.5, 0.5, 0.0],
-    [0.5, -0.5, 0.0], [0.5, -0.5, 1.0], [0.5, 0.5, 1.0], [0.5, 0.5, 0.0],
-])
+from rankdet.ops.box_corners import box_corners as ops_box_corners
 
 # The 12 edges of a box as corner-index pairs: back face, front face, then the four
 # edges joining them.
@@ -50,13 +47,9 @@ def check_boxes(boxes, name: str = 'boxes') -> np.ndarray:
 
 
 def box_corners(boxes) -> np.ndarray:
-    """``float[N, 7]`` LiDAR boxes -> ``float64[N, 8, 3]`` corners (order: module doc)."""
-    boxes = check_boxes(boxes)
-    corners = boxes[:, None, 3:6] * _UNIT_CORNERS[None]  # [N, 8, 3] before rotation
-    cos, sin = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
-    x = corners[..., 0] * cos[:, None] - corners[..., 1] * sin[:, None]
-    y = corners[..., 0] * sin[:, None] + corners[..., 1] * cos[:, None]
-    return np.stack([x, y, corners[..., 2]], axis=-1) + boxes[:, None, :3]
+    """``float[N, 7]`` LiDAR boxes -> ``float64[N, 8, 3]`` corners (order: module doc;
+    :func:`rankdet.ops.box_corners.box_corners`, rankdet's one corner formula)."""
+    return ops_box_corners(check_boxes(boxes))
 
 
 def box_line_set(boxes, heading: bool = True) -> tuple[np.ndarray, np.ndarray]:

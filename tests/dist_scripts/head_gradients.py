@@ -38,7 +38,7 @@ from torch import nn
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-import rankdet  # noqa: E402,F401  registers rankdet's heads and applies its fixes
+import rankdet.registration  # noqa: E402,F401  registers the heads, applies the fixes
 
 NUM_IMAGES = 4
 WATCHDOG_S = 240

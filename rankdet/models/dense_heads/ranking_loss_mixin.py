@@ -11,10 +11,10 @@ section 6 (and section 8 for ``loss_pointwise`` and ``rank_scope``).
 from typing import Dict, List, Optional
 
 from mmdet.registry import MODELS
-from mmdet.utils import OptConfigType, reduce_mean
+from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
-from rankdet.models.losses import RankingLoss
+from rankdet.models.common import RankingLoss, reduced_num_images_with_positives
 from .ranking_targets import LevelTargets, ranking_samples
 
 RANK_SCOPES = ('image', 'batch')
@@ -110,8 +110,8 @@ class RankingLossMixin:
                                       for t in samples))
         # the mean over images with a positive, counted over all processes as mmdet
         # heads count positives (the divisor RankingLoss documents)
-        avg_factor = reduce_mean(RankingLoss.num_images_with_positives(
-            samples.labels, self.num_classes, samples.weights))
+        avg_factor = reduced_num_images_with_positives(samples.labels, self.num_classes,
+                                                       samples.weights)
         return self.loss_rank(samples.logits, samples.labels, samples.weights,
                               avg_factor=avg_factor, ious=samples.ious,
                               levels=samples.levels)

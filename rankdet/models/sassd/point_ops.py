@@ -4,52 +4,20 @@ mmdet3d's ``SparseEncoderSASSD`` calls three mmcv operators that exist only on C
 (``points_in_boxes_all``, ``three_nn``, ``three_interpolate``). These stand-ins compute
 the same quantities with ordinary tensor operations, with memory bounded by chunking:
 
-- :func:`points_in_boxes`: which LiDAR boxes contain each point (foreground labels and
-  centre-offset targets of the auxiliary supervision);
+- which LiDAR boxes contain each point (foreground labels and centre-offset targets of
+  the auxiliary supervision): :func:`rankdet.ops.points_in_boxes.points_in_boxes`;
 - :func:`three_nn_interpolate`: voxel features carried back to points by inverse-distance
   weighting of the three nearest voxel centres of the same frame (SA-SSD Eq. 1).
 """
 import torch
 from torch import Tensor
 
-__all__ = ['points_in_boxes', 'three_nn_interpolate']
+__all__ = ['three_nn_interpolate']
 
 # Elements of one [chunk, M] distance block; 2**22 float32 values = 16 MiB.
 _DISTANCE_BLOCK = 1 << 22
 # Targets searched together: a compact patch of points (see _knn_in_frame).
 _TARGET_CHUNK = 256
-
-
-def points_in_boxes(points: Tensor, boxes: Tensor) -> Tensor:
-    """Which boxes contain each point, by rotating the points into each box's frame.
-
-    A point ``p`` is inside box ``(x, y, z, dx, dy, dz, yaw)`` (mmdet3d LiDAR boxes, ``z``
-    the bottom face) when, with ``(u, v) = R(-yaw) (p_xy - (x, y))``::
-
-        |u| <= dx / 2,   |v| <= dy / 2,   z <= p_z <= z + dz
-
-    Args:
-        points: ``Tensor[N, 3]`` x, y, z.
-        boxes: ``Tensor[T, 7]``.
-
-    Returns:
-        ``BoolTensor[N, T]``: ``[i, t]`` is True when point i lies in box t.
-    """
-    if points.dim() != 2 or points.shape[1] != 3:
-        raise ValueError(f'points_in_boxes expects points of shape (N, 3), got '
-                         f'{tuple(points.shape)}')
-    if boxes.dim() != 2 or boxes.shape[1] != 7:
-        raise ValueError(f'points_in_boxes expects boxes of shape (T, 7) (x, y, z, dx, dy, '
-                         f'dz, yaw), got {tuple(boxes.shape)}')
-    boxes = boxes.to(points.dtype)
-    cos, sin = torch.cos(boxes[:, 6]), torch.sin(boxes[:, 6])               # [T]
-    dx = points[:, None, 0] - boxes[None, :, 0]                             # [N, T]
-    dy = points[:, None, 1] - boxes[None, :, 1]
-    u = cos * dx + sin * dy
-    v = -sin * dx + cos * dy
-    dz = points[:, None, 2] - boxes[None, :, 2]
-    return ((u.abs() <= boxes[:, 3] / 2) & (v.abs() <= boxes[:, 4] / 2)
-            & (dz >= 0) & (dz <= boxes[:, 5]))
 
 
 def _knn_in_frame(target: Tensor, source: Tensor, k: int, radius: float):

@@ -148,7 +148,7 @@ class PSWarpHead(Anchor3DHead):
 
         The anchors are labelled by ``anchor_target_3d`` without sampling, as in
         training; the ranking head's loss and the pair analysis
-        (:mod:`rankdet.analysis.analyze_pairs_3d`) both read this.
+        (:mod:`apps.pairs.analyze_pairs_3d`) both read this.
 
         Args:
             cls_scores (list[Tensor[B, A_l*C, H, W]]): confidence logits per level.

@@ -2,13 +2,12 @@
 (docs/method.md section 10)."""
 from typing import Dict, List, Optional
 
-from mmdet.utils import reduce_mean
 from mmdet3d.registry import MODELS
 from mmdet3d.utils.typing_utils import InstanceList, OptInstanceList
 from torch import Tensor
 
-from rankdet.models.common import flatten_levels
-from rankdet.models.losses import RankingLoss
+from rankdet.models.common import (RankingLoss, flatten_levels,
+                                   reduced_num_images_with_positives)
 from .pswarp_head import AnchorSamples, PSWarpHead
 
 __all__ = ['RankPSWarpHead']
@@ -26,25 +25,33 @@ class RankPSWarpHead(PSWarpHead):
     predicts (decoded from ``bbox_pred``, differentiable) and its assigned ground truth::
 
         bbox_head=dict(type='RankPSWarpHead', ...,
-                       loss_cls=dict(type='mmdet.RankingLoss'))
+                       loss_cls=dict(type='RankingLoss'))
+
+    Names, as in the 2D heads (``RankingLossMixin``): the ``loss_cls`` argument is the
+    ranking losses' config (it takes the place of the focal head's ``loss_cls``), and the
+    built module is ``self.loss_rank``. This head has no point-wise classification loss,
+    so it has no ``self.loss_cls`` module (the 2D heads keep one there for their parent's
+    per-level code, a zero unless ``loss_pointwise`` is set).
 
     Args:
-        loss_cls (dict): a ``RankingLoss`` config; its switches select the terms.
+        loss_cls (dict): a ``RankingLoss`` config (``type='RankingLoss'``, or
+            ``'mmdet.RankingLoss'``); its switches select the terms.
         **kwargs: ``PSWarpHead``'s arguments.
     """
 
-    def __init__(self, *args, loss_cls: dict = dict(type='mmdet.RankingLoss'),
-                 **kwargs) -> None:
+    def __init__(self, *args, loss_cls: dict = dict(type='RankingLoss'), **kwargs) -> None:
         # Anchor3DHead reads sigmoid scoring and "no sampler" off a focal loss_cls; the
         # ranking losses need exactly that, so the head is built as the focal baseline
-        # (same layers, same targets) and the loss swapped in afterwards.
+        # (same layers, same targets) and the loss swapped in afterwards. The focal
+        # module has no parameters, and nothing of this head calls it: it goes.
         super().__init__(*args, loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True),
                          **kwargs)
-        self.loss_cls = MODELS.build(loss_cls)
-        if not isinstance(self.loss_cls, RankingLoss):
+        del self.loss_cls
+        self.loss_rank = MODELS.build(loss_cls)
+        if not isinstance(self.loss_rank, RankingLoss):
             raise TypeError(f'RankPSWarpHead: loss_cls must build a RankingLoss '
-                            f"(type='mmdet.RankingLoss'), got "
-                            f'{type(self.loss_cls).__name__} from {loss_cls}')
+                            f"(type='RankingLoss'), got "
+                            f'{type(self.loss_rank).__name__} from {loss_cls}')
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                      dir_cls_preds: List[Optional[Tensor]],
@@ -89,7 +96,7 @@ class RankPSWarpHead(PSWarpHead):
         return losses
 
     def loss_ranking(self, samples: AnchorSamples) -> Dict[str, Tensor]:
-        """The ranking terms of ``self.loss_cls`` over all anchors of each image.
+        """The ranking terms of ``self.loss_rank`` over all anchors of each image.
 
         Args:
             samples (AnchorSamples): the batch's anchors, from :meth:`anchor_samples`;
@@ -100,12 +107,12 @@ class RankPSWarpHead(PSWarpHead):
         """
         scores, labels, label_weights = samples.scores, samples.labels, samples.label_weights
         ious = None
-        if self.loss_cls.use_iou:
+        if self.loss_rank.use_iou:
             # the IoU-guided term reaches the box branch through these IoUs
             ious = scores.new_zeros(labels.shape).index_put(
                 (samples.pos_image, samples.pos_anchor),
                 self.positive_ious(samples).to(scores.dtype))
-        avg_factor = reduce_mean(RankingLoss.num_images_with_positives(
-            labels, self.num_classes, label_weights))
-        return self.loss_cls(scores, labels, label_weights, avg_factor=avg_factor,
-                             ious=ious, levels=samples.levels.expand_as(labels))
+        avg_factor = reduced_num_images_with_positives(labels, self.num_classes,
+                                                       label_weights)
+        return self.loss_rank(scores, labels, label_weights, avg_factor=avg_factor,
+                              ious=ious, levels=samples.levels.expand_as(labels))

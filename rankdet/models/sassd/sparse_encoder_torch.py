@@ -17,7 +17,8 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import BaseInstance3DBoxes
 from torch import Tensor, nn
 
-from .point_ops import points_in_boxes, three_nn_interpolate
+from rankdet.ops.points_in_boxes import points_in_boxes
+from .point_ops import three_nn_interpolate
 
 __all__ = ['SparseEncoderSASSDTorch']
 
