@@ -2,7 +2,7 @@
 (:mod:`apps.demo.demo_data`) and ``tools/compare.py`` (:mod:`apps.evidence.evidence_data`)
 reuse a set only when it is the one they ask for, and have it rebuilt otherwise.
 
-It reads the record the generators write (``SYNTHETIC.json``, rankdet.synthetic's
+It reads the record the generators write (``SYNTHETIC.json``, data_converters.synthetic's
 ``MARKER``). It lives here, in the applications' shared code, rather than beside the
 generators, because reusing a set is the applications' decision (the generators only
 write, and refuse to overwrite a folder they did not write), and these two are its only
@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from rankdet.synthetic.atomic_dir import MARKER
+from data_converters.synthetic.atomic_dir import MARKER
 
 
 def same_synthetic_record(root, cfg) -> bool | None:

@@ -175,7 +175,7 @@ def imported_names(path: Path):
 
 
 @pytest.mark.parametrize('path, names', [
-    ('rankdet/synthetic/kitti_lidar.py', {'bev_corners', 'camera_box_corners'}),
+    ('data_converters/synthetic/kitti_lidar.py', {'bev_corners', 'camera_box_corners'}),
     ('data_converters/kitti_converter.py', {'camera_box_corners', 'points_in_boxes'}),
     ('data_converters/kitti_gt_database.py', {'points_in_boxes'}),
     ('rankdet/visualization/box_geometry.py', {'box_corners'}),

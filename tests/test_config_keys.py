@@ -99,7 +99,7 @@ def test_runner_keys_come_from_mmengine():
 def test_tools_train_prints_the_warning(tmp_path):
     """tools/train.py on a config with ``trian_cfg`` prints a warning naming
     ``train_cfg``, then trains as usual (0 iterations here: only the warning matters)."""
-    from rankdet.synthetic import CocoShapesConfig, generate_coco
+    from data_converters.synthetic import CocoShapesConfig, generate_coco
 
     sizes = CocoShapesConfig(num_train=2, num_val=1, min_size=64, max_size=64)
     data = generate_coco(tmp_path / 'coco', sizes, progress=False)

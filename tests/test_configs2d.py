@@ -176,7 +176,7 @@ def test_coco128_demo_data_loads(name, coco128_root, monkeypatch):
 
 @pytest.fixture(scope='module')
 def synthetic_root(tmp_path_factory):
-    from rankdet.synthetic import CocoShapesConfig, generate_coco
+    from data_converters.synthetic import CocoShapesConfig, generate_coco
     root = tmp_path_factory.mktemp('synthetic') / 'coco'
     generate_coco(root, CocoShapesConfig(num_train=2, num_val=2), progress=False)
     return root

@@ -21,7 +21,7 @@ from PIL import Image
 from apps.demo.demo_data import DEMO_COCO, DEMO_KITTI, TINY_COCO, TINY_KITTI
 from apps.demo.pictures import pick_samples
 from apps.demo.protocol import LogFollower, format_iter_line, parse_iter_line
-from rankdet.synthetic import CocoShapesConfig, make_image
+from data_converters.synthetic import CocoShapesConfig, make_image
 from rankdet.visualization.crop import points_window
 from rankdet.visualization.detections2d import render_detections_2d
 from rankdet.visualization.scene_items import GT_COLOUR, PRED_COLOUR

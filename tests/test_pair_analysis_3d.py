@@ -50,7 +50,7 @@ def one_thread():
 def synthetic_root(tmp_path_factory):
     """Three synthetic val frames with 4 to 8 cars each inside the demo's range."""
     from data_converters.kitti_converter import kitti_data_prep
-    from rankdet.synthetic import KittiSceneConfig, LidarModel, generate_kitti
+    from data_converters.synthetic import KittiSceneConfig, LidarModel, generate_kitti
 
     raw = generate_kitti(
         tmp_path_factory.mktemp('synthetic') / 'kitti',

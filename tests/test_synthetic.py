@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data_converters.synthetic import (SHAPES, CocoShapesConfig, KittiSceneConfig,
+                                       LidarModel, generate_coco, generate_kitti, make_frame)
+from data_converters.synthetic.atomic_dir import MARKER, build_atomically
+from data_converters.synthetic.coco_shapes import make_image, shape_mask, visible_annotations
 from rankdet.kitti import camera_to_lidar_boxes, limit_period, read_calib, read_label, \
     read_points
-from rankdet.synthetic import (SHAPES, CocoShapesConfig, KittiSceneConfig, LidarModel,
-                               generate_coco, generate_kitti, make_frame)
-from rankdet.synthetic.atomic_dir import MARKER, build_atomically
-from rankdet.synthetic.coco_shapes import make_image, shape_mask, visible_annotations
-from rankdet.synthetic.kitti_lidar import IMAGE_SIZE
+from data_converters.synthetic.kitti_lidar import IMAGE_SIZE
 
 SMALL_COCO = CocoShapesConfig(num_train=40, num_val=12, num_classes=len(SHAPES), seed=3)
 SMALL_KITTI = KittiSceneConfig(num_train=6, num_val=3, num_test=2, seed=5)
@@ -311,7 +311,7 @@ def test_build_atomically_protects_existing_folders(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['set']
     (tmp_path / 'data').mkdir()
     (tmp_path / 'data' / 'precious.txt').write_text('real data')
-    with pytest.raises(FileExistsError, match='not a set written by rankdet.synthetic'):
+    with pytest.raises(FileExistsError, match='not a set written by data_converters.synthetic'):
         build_atomically(tmp_path / 'data', fill, overwrite=True)
     assert (tmp_path / 'data' / 'precious.txt').exists()
 

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.synthetic_record import same_synthetic_record
-from rankdet.synthetic import CocoShapesConfig, KittiSceneConfig, generate_coco
+from data_converters.synthetic import CocoShapesConfig, KittiSceneConfig, generate_coco
 
 
 def test_a_written_set_matches_its_own_settings_only(tmp_path):

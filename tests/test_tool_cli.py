@@ -102,9 +102,9 @@ def test_cfg_options_read_as_mmengine_reads_them():
 
 
 def test_make_synthetic_defaults_are_the_configs():
-    """make_synthetic.py's options default to None, that is to rankdet.synthetic's
+    """make_synthetic.py's options default to None, that is to data_converters.synthetic's
     config defaults: the tool without options writes what the configs' defaults do."""
-    from rankdet.synthetic import CocoShapesConfig, KittiSceneConfig
+    from data_converters.synthetic import CocoShapesConfig, KittiSceneConfig
 
     tool = load_tool('make_synthetic.py')
     args = tool.parse_args(['all'])

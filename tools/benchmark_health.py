@@ -144,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     with tempfile.TemporaryDirectory(prefix='benchmark_health.') as tmp:
         data_root = args.data_root
         if data_root is None:
-            from rankdet.synthetic import CocoShapesConfig, generate_coco
+            from data_converters.synthetic import CocoShapesConfig, generate_coco
 
             print('drawing 8 synthetic images ...', file=sys.stderr, flush=True)
             data_root = generate_coco(Path(tmp) / 'coco', CocoShapesConfig(

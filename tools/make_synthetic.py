@@ -16,14 +16,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 # rankdet (and torch with it) is imported after the arguments are parsed: --help and a
 # wrong flag answer at once. Hence the options' defaults are None here, meaning those of
-# rankdet.synthetic's CocoShapesConfig, KittiSceneConfig and LidarModel.
+# data_converters.synthetic's CocoShapesConfig, KittiSceneConfig and LidarModel.
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Write synthetic COCO / KITTI sets',
-        epilog="Options without a default shown take rankdet.synthetic's: CocoShapesConfig, "
-               'KittiSceneConfig and LidarModel in rankdet/synthetic/.')
+        epilog="Options without a default shown take data_converters.synthetic's: "
+               'CocoShapesConfig, KittiSceneConfig and LidarModel in '
+               'data_converters/synthetic/.')
     parser.add_argument('dataset', choices=['coco', 'kitti', 'all'])
     parser.add_argument('--out-dir', default='data/synthetic',
                         help='parent folder of the coco/ and kitti/ sets')
@@ -82,7 +83,7 @@ def pair(values):
 
 
 def coco_config(args):
-    from rankdet.synthetic import CocoShapesConfig
+    from data_converters.synthetic import CocoShapesConfig
 
     (min_size, max_size), (min_objects, max_objects), (min_radius, max_radius_ratio), \
         (min_clutter, max_clutter) = map(pair, (args.image_size, args.objects,
@@ -96,7 +97,7 @@ def coco_config(args):
 
 
 def kitti_config(args):
-    from rankdet.synthetic import KittiSceneConfig, LidarModel
+    from data_converters.synthetic import KittiSceneConfig, LidarModel
 
     min_cars, max_cars = pair(args.cars)
     return KittiSceneConfig(**given(
@@ -109,7 +110,7 @@ def kitti_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from rankdet.synthetic import generate_coco, generate_kitti
+    from data_converters.synthetic import generate_coco, generate_kitti
 
     out_dir = Path(args.out_dir)
     progress = not args.no_progress

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from rankdet.synthetic import CocoShapesConfig, KittiSceneConfig
+from data_converters.synthetic import CocoShapesConfig, KittiSceneConfig
 
 DEMO_COCO = CocoShapesConfig(
     num_train=1000, num_val=200, seed=0, num_classes=3, min_size=96, max_size=128,
@@ -52,7 +52,7 @@ def demo_sets(data_root, profile: str = 'demo', progress: bool = False,
     """
     from data_converters.kitti_converter import kitti_data_prep
     from apps.synthetic_record import same_synthetic_record
-    from rankdet.synthetic import generate_coco, generate_kitti
+    from data_converters.synthetic import generate_coco, generate_kitti
 
     if profile not in ('demo', 'tiny'):
         raise ValueError(f"profile must be 'demo' or 'tiny', got {profile!r}")

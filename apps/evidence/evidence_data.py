@@ -24,7 +24,7 @@ def synthetic_coco(root: Path, num_train: int, num_val: int, progress: bool = Tr
                    workers: int = 2, seed: int = SEED) -> Path:
     """The synthetic COCO shapes set at ``root`` with these sizes and generator seed
     (default settings otherwise), written unless it is there already."""
-    from rankdet.synthetic import CocoShapesConfig, generate_coco
+    from data_converters.synthetic import CocoShapesConfig, generate_coco
 
     cfg = CocoShapesConfig(num_train=num_train, num_val=num_val, seed=seed)
     same = same_synthetic_record(root, cfg)
@@ -39,7 +39,7 @@ def synthetic_kitti(root: Path, num_train: int, num_val: int, progress: bool = T
     """The synthetic KITTI set at ``root`` with these sizes and generator seed, converted
     for mmdet3d (info files and GT database), written unless it is there already."""
     from data_converters.kitti_converter import kitti_data_prep
-    from rankdet.synthetic import KittiSceneConfig, generate_kitti
+    from data_converters.synthetic import KittiSceneConfig, generate_kitti
 
     cfg = KittiSceneConfig(num_train=num_train, num_val=num_val, num_test=0, seed=seed)
     same = same_synthetic_record(root, cfg)

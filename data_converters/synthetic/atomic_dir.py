@@ -25,7 +25,8 @@ def build_atomically(target: Path, fill, overwrite: bool = False) -> Path:
                                   f'replace a synthetic set, or choose another folder')
         if not (target / MARKER).is_file():
             raise FileExistsError(f'{target} exists and has no {MARKER}, so it is not a '
-                                  f'set written by rankdet.synthetic; refusing to replace it')
+                                  f'set written by data_converters.synthetic; refusing to '
+                                  f'replace it')
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f'.{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
     tmp.mkdir()  # not mkdtemp: the set keeps the umask's permissions, not 0700

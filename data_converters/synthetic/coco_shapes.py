@@ -340,7 +340,7 @@ def _fill_coco_set(root: Path, cfg: CocoShapesConfig, progress: bool, workers: i
             'categories': cfg.categories}
         (root / 'annotations' / f'instances_{split}2017.json').write_text(
             json.dumps(dataset, separators=(',', ':')))
-    record = {'generator': 'rankdet.synthetic.coco_shapes', 'config': asdict(cfg)}
+    record = {'generator': 'data_converters.synthetic.coco_shapes', 'config': asdict(cfg)}
     (root / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + '\n')
 
 

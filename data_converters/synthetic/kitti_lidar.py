@@ -33,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..kitti.box_transform import camera_to_lidar_boxes, limit_period, lidar_to_camera_boxes
-from ..kitti.calib import KittiCalib, write_calib
-from ..kitti.label import KittiLabels, write_label
-from ..kitti.points import write_points
-from ..ops.box_corners import bev_corners, camera_box_corners
+from rankdet.kitti.box_transform import (camera_to_lidar_boxes, limit_period,
+                                         lidar_to_camera_boxes)
+from rankdet.kitti.calib import KittiCalib, write_calib
+from rankdet.kitti.label import KittiLabels, write_label
+from rankdet.kitti.points import write_points
+from rankdet.ops.box_corners import bev_corners, camera_box_corners
+
 from .atomic_dir import MARKER, build_atomically
 from .parallel import ordered_map
 from .png import write_png
@@ -518,7 +520,7 @@ def _fill_kitti_set(root: Path, cfg: KittiSceneConfig, progress: bool, workers: 
             'test': [f'{i:06d}' for i in range(cfg.num_test)]}
     for name, members in sets.items():
         (root / 'ImageSets' / f'{name}.txt').write_text(''.join(m + '\n' for m in members))
-    record = {'generator': 'rankdet.synthetic.kitti_lidar', 'config': asdict(cfg)}
+    record = {'generator': 'data_converters.synthetic.kitti_lidar', 'config': asdict(cfg)}
     (root / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + '\n')
 
 

@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from ..atomic_write import atomic_write_bytes
+from rankdet.atomic_write import atomic_write_bytes
 
 
 def write_png(path, image: np.ndarray) -> None:
