@@ -79,3 +79,30 @@ def test_the_report_says_how_the_warm_start_ended(history, best, stopped, says):
     line = warm_lines(pair, warm)[0]
     assert says in line
     assert ('NOT converged' in line) == (stopped is None)
+
+
+@pytest.mark.parametrize('history, stale, says', [
+    # the 3D decay phase of 2026-12-08: best at 480, then 2 validations without a rise
+    ([6.64, 20.34, 32.10, 38.38, 35.36, 37.91], 2, 'NOT converged by the rule'),
+    ([6.64, 20.34, 38.38, 38.40, 38.10, 38.20], 3, 'converged: no rise above 0.5'),
+])
+def test_the_report_says_whether_the_decay_phase_converged(history, stale, says):
+    from apps.evidence.experiments import make_plan
+    from apps.evidence.report import warm_lines
+
+    pair = make_plan('evidence').pairs[1]
+    monitor = '3D_AP40_moderate'
+
+    def record(aps, stale):
+        best = max(range(len(aps)), key=lambda k: (aps[k], -k))
+        return dict(monitor=monitor, stopped=None, best=aps[best], best_iter=(best + 1) * 120,
+                    trained_iters=len(aps) * 120, stale=stale,
+                    history=[{'iter': (k + 1) * 120, monitor: ap} for k, ap in enumerate(aps)],
+                    metrics={'test': {monitor: 1.0}, 'test_thr0': {monitor: 1.0}})
+
+    lines = warm_lines(pair, record([0.0, 25.74], 0), record(history, stale))
+    decay = next(line for line in lines if line.startswith('**Decay phase**'))
+    assert says in decay and ('NOT converged' in decay) == (stale < 3)
+    assert f'25.74 -> {max(history):.2f}' in decay
+    assert 'starts every seed and variant' in decay
+    assert 'starts the decay phase' in lines[0]

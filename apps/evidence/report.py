@@ -346,8 +346,9 @@ def anneal_lines(pair: Pair, anneal: Optional[dict], before: Optional[float]) ->
                f'validations (best at iteration {anneal["best_iter"]} of '
                f'{anneal["trained_iters"]})')
     else:
-        how = (f'still rising in its last {warm.patience} validations (best at iteration '
-               f'{anneal["best_iter"]} of {anneal["trained_iters"]}): NOT converged')
+        how = (f'NOT converged by the rule: it rose by more than {warm.min_delta} within '
+               f'its last {warm.patience} validations (best at iteration '
+               f'{anneal["best_iter"]} of {anneal["trained_iters"]})')
     test = anneal['metrics'].get('test', {}).get(monitor)
     thr0 = anneal['metrics'].get('test_thr0', {}).get(monitor)
     history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in anneal['history'])
@@ -400,8 +401,10 @@ def pair_markdown(pair: Pair, summaries: Dict[str, dict], warm: Optional[dict],
         pair, warm, warm_summary(pair, results, 'warm-anneal'))
     rate = ('' if pair.lr_factor == 1.0 else
             f' at {pair.lr_factor:g} times the config\'s learning rate')
-    lines += ['', f'Continuations: {pair.iters} iterations of each variant from the warm '
-              f'start with a fresh schedule{rate} (the same images, order and augmentation '
+    start = ("the decay phase's best checkpoint" if pair.warm.anneal_iters else
+             "the warm start's best checkpoint")
+    lines += ['', f'Continuations: {pair.iters} iterations of each variant from {start} '
+              f'with a fresh schedule{rate} (the same images, order and augmentation '
               f'for every variant; only the loss differs); seeds {seeds}; mean ± sample '
               f'standard deviation over seeds; "− focal" rows are paired by seed, with the '
               f'seeds where the variant is better in brackets.', '']
