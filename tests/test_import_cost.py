@@ -5,7 +5,6 @@ configs name in ``custom_imports``) registers everything and applies the stack f
 Each check runs in a fresh interpreter and reads ``sys.modules``, not a timing: which
 packages got imported is what the cost comes from (README, "Import cost").
 """
-import ast
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from source_imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENMMLAB = ('mmengine', 'mmcv', 'mmdet', 'mmdet3d', 'spconv')
@@ -71,7 +71,7 @@ def test_registration_registers_and_fixes_the_stack():
     assert 'mmdet.models' in modules and 'rankdet.models.sassd' in modules
 
 
-def test_config_builds_a_model_through_custom_imports():
+def test_config_builds_a_model_through_customimported_modules():
     """A config read in a fresh interpreter that never imports rankdet itself: its
     ``custom_imports`` (rankdet.registration) registers the head the model names."""
     config = ROOT / 'configs2d' / 'demo' / 'rank-retinanet_r18_fpn_demo_synthetic.py'
@@ -89,33 +89,18 @@ def test_config_builds_a_model_through_custom_imports():
     assert 'rankdet.registration' in modules
 
 
-def _imports(path: Path):
-    """Absolute names of the modules ``path`` imports (relative ones resolved)."""
-    package = list(path.relative_to(ROOT).parent.parts)
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            names.append('.'.join(base + ([node.module] if node.module else [])))
-    return names
-
-
-# toy_problem.py (the toy comparison's data) is leaving rankdet.ranking with issue 15
-RANKING = [p for p in sorted((ROOT / 'rankdet' / 'ranking').glob('*.py'))
-           if p.name != 'toy_problem.py']
+RANKING = sorted((ROOT / 'rankdet' / 'ranking').glob('*.py'))
 
 
 @pytest.mark.parametrize('path', RANKING, ids=lambda p: p.name)
 def test_ranking_source_imports_only_torch_and_itself(path):
     allowed = {'typing', 'torch', '__future__', 'math', 'dataclasses', 'functools'}
-    for module in _imports(path):
+    for module in imported_modules(path):
         assert module.split('.')[0] in allowed or module.startswith('rankdet.ranking'), \
             f'{path.name} imports {module}'
 
 
 def test_the_resolver_sees_relative_imports():
     """The check above would pass vacuously if relative imports were misread."""
-    assert 'rankdet.ranking.validation' in _imports(ROOT / 'rankdet' / 'ranking' /
-                                                    'class_loss.py')
+    source = ROOT / 'rankdet' / 'ranking' / 'class_loss.py'
+    assert 'rankdet.ranking.validation' in imported_modules(source)

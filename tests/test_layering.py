@@ -7,21 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from source_imports import imported_modules
 
 MODELS = Path(__file__).resolve().parents[1] / 'rankdet' / 'models'
-
-
-def imported_modules(path: Path):
-    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
-    package = ['rankdet'] + list(path.relative_to(MODELS.parent).parent.parts)
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            names.append('.'.join(base + ([node.module] if node.module else [])))
-    return names
 
 
 @pytest.mark.parametrize('path', sorted((MODELS / 'sassd').rglob('*.py')), ids=str)

@@ -85,21 +85,14 @@ def build_config(spec: dict):
 def point_test_at(cfg, kind: str, data_root, test_root) -> None:
     """Make the test loader and evaluator read ``test_root`` (a set of the same layout
     as ``data_root``, whose val split is the test split); train and val are untouched."""
-    old, new = f'{Path(data_root)}/', f'{Path(test_root)}/'
+    from apps.runner.reroot import reroot
 
-    def reroot(value):
-        if isinstance(value, dict):
-            return type(value)({k: reroot(v) for k, v in value.items()})
-        if isinstance(value, (list, tuple)):
-            return type(value)(reroot(v) for v in value)
-        if isinstance(value, str) and value.startswith(old):
-            return new + value[len(old):]
-        return value
+    old, new = f'{Path(data_root)}/', f'{Path(test_root)}/'
 
     # point_at_data / with_data_root wrote data_root/ into every path of both (the
     # copies keep a test loader that shares the val loader's dict from changing it)
-    cfg.test_dataloader = reroot(copy.deepcopy(cfg.test_dataloader))
-    cfg.test_evaluator = reroot(copy.deepcopy(cfg.test_evaluator))
+    cfg.test_dataloader = reroot(copy.deepcopy(cfg.test_dataloader), old, new)
+    cfg.test_evaluator = reroot(copy.deepcopy(cfg.test_evaluator), old, new)
     if cfg.test_dataloader.dataset.get('data_root', new) != new:
         raise ValueError(f'could not point the test loader of {cfg.filename} at {test_root}: '
                          f'its data_root is {cfg.test_dataloader.dataset.data_root}')

@@ -17,7 +17,7 @@ import platform
 import statistics
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from rankdet.atomic_write import atomic_write_text
 
@@ -314,18 +314,12 @@ def warm_lines(pair: Pair, warm: Optional[dict], anneal: Optional[dict] = None
     else:
         how = (f'it was still rising at the maximum length ({warm["trained_iters"]} '
                f'iterations; best at {warm["best_iter"]}): NOT converged')
-    test = warm['metrics'].get('test', {}).get(monitor)
-    thr0 = warm['metrics'].get('test_thr0', {}).get(monitor)
-    history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in warm['history'])
+    tested, history = _phase_numbers(warm, digits)
     starts = ('the decay phase' if pair.warm.anneal_iters else 'every seed and variant')
     line = (f'**Warm start** (focal, seed {pair.warm.seed}, from random weights, constant '
             f'learning rate, validated every {pair.warm.eval_every} iterations): val '
             f'{monitor} {_fmt(warm["best"], digits)}; {how}. Its best checkpoint starts '
-            f'{starts}; on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
-            f'{_fmt(thr0, digits)}).')
-    if warm.get('pos_score_mean_last') is not None:
-        line += (f' Mean score of the positives at its end: '
-                 f'{warm["pos_score_mean_last"]:.3f}.')
+            f'{starts}; {tested}')
     lines = [line, '', f'Val {monitor} by iteration: {history}.']
     if pair.warm.anneal_iters:
         lines += [''] + anneal_lines(pair, anneal, warm['best'])
@@ -349,19 +343,28 @@ def anneal_lines(pair: Pair, anneal: Optional[dict], before: Optional[float]) ->
         how = (f'NOT converged by the rule: it rose by more than {warm.min_delta} within '
                f'its last {warm.patience} validations (best at iteration '
                f'{anneal["best_iter"]} of {anneal["trained_iters"]})')
-    test = anneal['metrics'].get('test', {}).get(monitor)
-    thr0 = anneal['metrics'].get('test_thr0', {}).get(monitor)
-    history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in anneal['history'])
+    tested, history = _phase_numbers(anneal, digits)
     line = (f'**Decay phase** (focal, from that checkpoint, {warm.anneal_iters} iterations '
             f'with a warm-up and cosine decay of the rate, validated every '
             f'{warm.eval_every}): val {monitor} {_fmt(before, digits)} -> '
             f'{_fmt(anneal["best"], digits)}; {how}. Its best checkpoint starts every seed '
-            f'and variant; on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
-            f'{_fmt(thr0, digits)}).')
-    if anneal.get('pos_score_mean_last') is not None:
-        line += (f' Mean score of the positives at its end: '
-                 f'{anneal["pos_score_mean_last"]:.3f}.')
+            f'and variant; {tested}')
     return [line, '', f'Val {monitor} by iteration of the decay phase: {history}.']
+
+
+def _phase_numbers(record: dict, digits: int) -> Tuple[str, str]:
+    """A warm-start phase's test numbers (and the positives' mean score at its end) as
+    a sentence, and its val history as ``iter: AP, ...``."""
+    monitor = record['monitor']
+    test = record['metrics'].get('test', {}).get(monitor)
+    thr0 = record['metrics'].get('test_thr0', {}).get(monitor)
+    tested = (f'on test: {monitor} {_fmt(test, digits)} (score_thr=0: '
+              f'{_fmt(thr0, digits)}).')
+    if record.get('pos_score_mean_last') is not None:
+        tested += (f' Mean score of the positives at its end: '
+                   f'{record["pos_score_mean_last"]:.3f}.')
+    history = ', '.join(f'{h["iter"]}: {_fmt(h[monitor], digits)}' for h in record['history'])
+    return tested, history
 
 
 def view_table(pair: Pair, summary: dict, view: str, results: Dict[str, dict]

@@ -5,6 +5,8 @@ The data root is any KITTI-format folder with mmdet3d's info files: the syntheti
 ``../shared/data/kitti_sample`` (converted) or KITTI."""
 from __future__ import annotations
 
+from .reroot import reroot
+
 __all__ = ['with_data_root']
 
 
@@ -20,14 +22,5 @@ def with_data_root(cfg, data_root) -> None:
         raise KeyError(f'config {cfg.filename} has no data_root to replace')
     new = str(data_root).rstrip('/') + '/'
 
-    def reroot(value):
-        if isinstance(value, dict):
-            return type(value)({k: reroot(v) for k, v in value.items()})
-        if isinstance(value, (list, tuple)):
-            return type(value)(reroot(v) for v in value)
-        if isinstance(value, str) and value.startswith(old):
-            return new + value[len(old):]
-        return value
-
     for key in list(cfg.keys()):
-        cfg[key] = reroot(cfg[key])
+        cfg[key] = reroot(cfg[key], old, new)

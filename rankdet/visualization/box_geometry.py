@@ -2,17 +2,10 @@
 
 Boxes follow mmdet3d's ``LiDARInstance3DBoxes``: ``(x, y, z, dx, dy, dz, yaw)`` with
 ``(x, y, z)`` the bottom centre, ``dx`` along the heading, ``yaw`` counter-clockwise
-around +z from +x. Corners come in mmdet3d's order (``LiDARInstance3DBoxes.corners``),
-so that indices mean the same thing here and there (the corners come from
-:mod:`rankdet.ops.box_corners`). Seen from behind the box, looking
-along its heading (+x before the yaw rotation), with +y (left) on the left::
-
-        back face (x = -dx/2)          front face (x = +dx/2)
-          2 ---------- 1                 6 ---------- 5        top    (z + dz)
-          |            |                 |            |
-          3 ---------- 0                 7 ---------- 4        bottom (z)
-        left         right             left         right
-      (+dy/2)      (-dy/2)           (+dy/2)      (-dy/2)
+around +z from +x. Corners come from :func:`rankdet.ops.box_corners.box_corners`, in
+mmdet3d's order (``LiDARInstance3DBoxes.corners``; its docstring draws them): 0-3 the
+back face (x = -dx/2), 4-7 the front face (x = +dx/2), so that indices mean the same
+thing here and there.
 
 The heading mark is a cross on the front face (corners 4, 5, 6, 7): it shows which way
 a box points from any viewpoint, where a single arrow can hide behind the box.
