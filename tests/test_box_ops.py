@@ -134,6 +134,34 @@ def test_points_on_faces_edges_and_corners_are_outside():
     np.testing.assert_array_equal(got[:, 0].numpy(), expected)
 
 
+def test_inclusive_puts_faces_edges_and_corners_inside():
+    """SA-SSD's rule: on the box (faces, edges, corners) is inside; beyond it is not."""
+    points, expected = box_frame_points(0.0)
+    boxes = np.array([BOX + [0.0]])
+    local = points - np.array(BOX[:3])
+    on_or_in = ((np.abs(local[:, 0]) <= BOX[3] / 2) & (np.abs(local[:, 1]) <= BOX[4] / 2)
+                & (local[:, 2] >= 0) & (local[:, 2] <= BOX[5]))
+    assert (on_or_in & ~expected).sum() == 11  # the 11 points on faces, edges and corners
+    assert not on_or_in[-3:].any()  # the three just beyond a face
+    for xp_points, xp_boxes in ((points, boxes),
+                                (torch.from_numpy(points), torch.from_numpy(boxes))):
+        got = points_in_boxes(xp_points, xp_boxes, inclusive=True)[:, 0]
+        np.testing.assert_array_equal(np.asarray(got), on_or_in)
+
+
+def test_sassd_targets_count_points_on_the_box_as_foreground():
+    """SA-SSD's auxiliary targets take the inclusive rule: a return on the car's side face
+    (where a synthetic LiDAR ray meets the box) or on its bottom is foreground."""
+    from rankdet.models.sassd.sparse_encoder_torch import SparseEncoderSASSDTorch
+
+    box = torch.tensor([[10.0, 2.0, -1.75, 4.0, 2.0, 1.5, 0.0]])
+    points = torch.tensor([[10.0, 2.0, -1.75], [12.0, 2.0, -1.0], [10.0, 3.0, -1.0],
+                           [10.0, 2.0, -1.0], [12.01, 2.0, -1.0], [10.0, 2.0, -1.76]])
+    inside, offsets = SparseEncoderSASSDTorch.calculate_pts_offsets(None, points, box)
+    assert inside.reshape(-1).tolist() == [True, True, True, True, False, False]
+    assert torch.allclose(offsets[1], points[1] - torch.tensor([10.0, 2.0, -1.0]))
+
+
 @pytest.mark.parametrize('yaw', [0.3, -2.0, math.pi / 2])
 def test_points_in_turned_boxes_match_brute_force(yaw):
     """Away from the faces (rotation rounds at 1e-16), the turned box holds what the box
