@@ -16,6 +16,8 @@ import rankdet.registration  # noqa: E402,F401  registers RankCocoMetric
 from mmdet.evaluation.metrics import CocoMetric  # noqa: E402
 from mmdet.registry import METRICS  # noqa: E402
 
+DEFAULT_SCOPE = 'mmdet'  # RankCocoMetric is mmdet's (conftest.py keeps the scope per test)
+
 
 def detections(ann_file):
     """One (gt, prediction) per image, as CocoMetric.process stores them: each object
