@@ -202,7 +202,8 @@ def side_by_side(pair: Pair, runs: Sequence[str], results: Dict[str, dict],
             if row == 0:
                 axes.set_title(f'{_label(pair, run, results)} (seed {seed})', fontsize=12)
     figure.suptitle(f'{pair.name}: Figure 3 on the test split, continuations of '
-                    f'{pair.iters} iterations from the warm start', fontsize=13)
+                    f'{pair.iters} iterations from the warm start'
+                    + ("'s decay phase" if pair.warm.anneal_iters else ''), fontsize=13)
     figure.tight_layout()
     return save_figure(figure, out, dpi=90)
 
