@@ -397,12 +397,13 @@ def view_table(pair: Pair, summary: dict, view: str, results: Dict[str, dict]
 
 
 def pair_markdown(pair: Pair, summaries: Dict[str, dict], warm: Optional[dict],
-                  choice: Optional[dict], figure: Optional[Path], results: Dict[str, dict],
-                  work_dir: Path) -> List[str]:
-    """The Markdown section of one pair."""
+                  anneal: Optional[dict], choice: Optional[dict], figure: Optional[Path],
+                  results: Dict[str, dict], work_dir: Path) -> List[str]:
+    """The Markdown section of one pair (``warm``, ``anneal``: :func:`warm_summary` of its
+    warm start's two phases)."""
     seeds = ', '.join(str(s) for s in pair.seeds)
     lines = [f'### {pair.name}', '', f'{pair.description}.', ''] + warm_lines(
-        pair, warm, warm_summary(pair, results, 'warm-anneal'))
+        pair, warm, anneal)
     rate = ('' if pair.lr_factor == 1.0 else
             f' at {pair.lr_factor:g} times the config\'s learning rate')
     start = ("the decay phase's best checkpoint" if pair.warm.anneal_iters else
@@ -485,7 +486,8 @@ def write_report(plan: Plan, pairs: Sequence[Pair], results: Dict[str, dict], wo
             lr_factor=pair.lr_factor, best_choice=choice,
             variants=list(pair.variants), seeds=list(pair.seeds),
             figure=str(figure) if figure else None, views=summaries)
-        lines += pair_markdown(pair, summaries, warm, choice, figure, results, work_dir)
+        lines += pair_markdown(pair, summaries, warm, anneal, choice, figure, results,
+                               work_dir)
     write_json(work_dir / f'{plan.profile}.json', report)
     markdown = work_dir / f'{plan.profile}.md'
     atomic_write_text(markdown, '\n'.join(lines))
