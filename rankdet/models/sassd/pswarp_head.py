@@ -3,7 +3,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmdet3d.models.dense_heads import Anchor3DHead
+from mmdet3d.models import Anchor3DHead  # the baseline 3D head (mmdet3d's public name)
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import limit_period
 from mmdet3d.utils.typing_utils import InstanceList, OptInstanceList
